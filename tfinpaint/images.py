@@ -47,7 +47,7 @@ def read_image(path, channels=None, size=None):
     raise InputError(f"no such image file: {path}") from None
   except IsADirectoryError:
     raise InputError(f"expected an image file, got a directory: {path}") from None
-  except (UnidentifiedImageError, OSError, SyntaxError) as e:
+  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
     raise InputError(f"cannot read image {path}: {e}") from None
   return arr.reshape(arr.shape[0], arr.shape[1], channels)
 

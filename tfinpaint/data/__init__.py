@@ -1,0 +1,90 @@
+"""Dataset sources behind one spec string -> tf.data.Dataset of (image, label).
+
+    ds, info = data.load("idx:/usr/share/datasets/fashion-mnist", split="test")
+
+Specs: `tfds:mnist|fashion_mnist|cars196`, `idx:DIR`, `folder:DIR`,
+`sheet:PNG[?cell=20&per_class=500&frame=mnist]`, `synthetic`. Every source
+ends in the same preprocessing (common.preprocess), so the rest of tfinpaint
+only ever sees float32 [S, S, C] images in [-1, 1] and int32 labels, in a
+fixed order, unbatched. `sample_images` returns the few real test images
+shipped with the package for demos and CLI defaults.
+"""
+
+import os
+import re
+
+import numpy as np
+
+from tfinpaint import images
+from tfinpaint.data import folder, idx, sheet, synthetic, tfds_source
+from tfinpaint.data.common import DatasetInfo, check_shape_args, check_split, finish
+from tfinpaint.images import read_image
+from tfinpaint.errors import InputError
+
+__all__ = ["DatasetInfo", "load", "sample_images", "SAMPLE_NAMES"]
+
+SPEC_HELP = "tfds:NAME, idx:DIR, folder:DIR, sheet:PNG[?cell=20&per_class=500] or synthetic"
+SAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "samples")
+SAMPLE_NAMES = ("digits", "fashion")
+
+
+def load(spec, split="train", image_size=28, channels=1, *, manual_dir=None, data_dir=None,
+         flip=False, seed=0):
+  """Loads one split of a dataset.
+
+  Args:
+    spec: dataset spec string (see module docstring).
+    split: "train" or "test"; the two never share an example.
+    image_size: output height and width.
+    channels: 1 (grey) or 3 (RGB); sources are converted as needed.
+    manual_dir: tfds only, directory of hand-downloaded archives.
+    data_dir: tfds only, where tfds keeps prepared data.
+    flip: random left-right flips (training augmentation), seeded.
+    seed: seed for the flips.
+  Returns:
+    (tf.data.Dataset of (float32 [S, S, C] in [-1, 1], int32 label), DatasetInfo).
+  """
+  check_split(split)
+  check_shape_args(image_size, channels)
+  if not isinstance(spec, str) or not spec:
+    raise InputError(f"empty dataset spec: expected {SPEC_HELP}")
+  kind, sep, arg = spec.partition(":")
+  if kind == "synthetic" and not arg:
+    raw, info = synthetic.load(split, image_size)
+  elif not sep or not arg:
+    raise InputError(f"unknown dataset spec {spec!r}: expected {SPEC_HELP}")
+  elif kind == "tfds":
+    raw, info = tfds_source.load(arg, split, manual_dir=manual_dir, data_dir=data_dir)
+  elif kind == "idx":
+    raw, info = idx.load(os.path.expanduser(arg), split)
+  elif kind == "folder":
+    raw, info = folder.load(os.path.expanduser(arg), split, channels)
+  elif kind == "sheet":
+    raw, info = sheet.load(os.path.expanduser(arg), split)
+  else:
+    raise InputError(f"unknown dataset spec {spec!r}: expected {SPEC_HELP}")
+  return finish(raw, image_size, channels, flip, seed), info
+
+
+def sample_images(name):
+  """Real test-split images shipped in tfinpaint/samples/<name>/.
+
+  Returns:
+    (float32 [N, H, W, C] in [-1, 1], int32 labels [N]), ordered by label then
+    index (file names are "<label>_<index>.png").
+  """
+  directory = os.path.join(SAMPLES_DIR, str(name))
+  if name not in SAMPLE_NAMES or not os.path.isdir(directory):
+    raise InputError(f"unknown sample set {name!r}: expected one of {', '.join(SAMPLE_NAMES)}")
+  found = []
+  for file_name in os.listdir(directory):
+    match = re.fullmatch(r"(\d+)_(\d+)\.png", file_name)
+    if match:
+      found.append((int(match[1]), int(match[2]), os.path.join(directory, file_name)))
+  if not found:
+    raise InputError(f"no <label>_<index>.png files in {directory}")
+  found.sort()
+  pixels = np.stack([read_image(path) for _, _, path in found])
+  labels = np.array([label for label, _, _ in found], np.int32)
+  return images.to_signed(pixels).astype(np.float32), labels
