@@ -1,0 +1,169 @@
+"""Classifier training: patch masking (paper 003 Sec. 4.1, 4.2), losses, 2 replicas, accuracy."""
+
+import glob
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfinpaint import data
+from tfinpaint.errors import InputError
+from tfinpaint.models import lenet
+from tfinpaint.training import classifier, loop
+
+
+def _examples(images, labels):
+  return tf.data.Dataset.from_tensor_slices((np.asarray(images, np.float32),
+                                             np.asarray(labels, np.int32)))
+
+
+def _collect(ds):
+  pairs = list(ds.as_numpy_iterator())
+  return np.stack([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+
+def _rectangle(visible):
+  """(top, left, h, w) of the visible pixels, asserting they form exactly one full rectangle."""
+  rows = np.flatnonzero(visible.any(axis=1))
+  cols = np.flatnonzero(visible.any(axis=0))
+  top, left = rows[0], cols[0]
+  h, w = rows[-1] - top + 1, cols[-1] - left + 1
+  assert visible[top:top + h, left:left + w].all()
+  assert visible.sum() == h * w
+  return top, left, h, w
+
+
+@pytest.mark.parametrize("height,width,channels,side_range", [
+    (28, 28, 1, ((7, 20), (7, 20))),      # the paper's digits: 7x7 to 20x20
+    (56, 84, 3, ((14, 40), (21, 60))),    # scaled by 56/28 and 84/28
+])
+def test_patches_keep_exactly_one_rectangle(height, width, channels, side_range):
+  rng = np.random.default_rng(0)
+  # No pixel is black (-1) in the originals, so "visible" = "not -1".
+  images = rng.uniform(-0.9, 1.0, (3, height, width, channels))
+  out, labels = _collect(classifier.patches(_examples(images, [3, 1, 4]), repeats=4, seed=5))
+  assert out.shape == (12, height, width, channels)
+  np.testing.assert_array_equal(labels, [3] * 4 + [1] * 4 + [4] * 4)
+  rects = []
+  for i, patch in enumerate(out):
+    original = images[i // 4]
+    visible = patch != -1.0
+    assert (visible == visible[..., :1]).all()  # same rectangle in every channel
+    top, left, h, w = _rectangle(visible[..., 0])
+    assert side_range[0][0] <= h <= side_range[0][1]
+    assert side_range[1][0] <= w <= side_range[1][1]
+    np.testing.assert_array_equal(patch[visible], original[visible].astype(np.float32))
+    rects.append((top, left, h, w))
+  assert len(set(rects)) == 12  # every copy is masked differently
+
+
+def test_patches_are_seeded():
+  images = np.random.default_rng(1).uniform(-0.9, 1.0, (2, 28, 28, 1))
+  ds = _examples(images, [0, 1])
+  a, _ = _collect(classifier.patches(ds, repeats=3, seed=1))
+  b, _ = _collect(classifier.patches(ds, repeats=3, seed=1))
+  c, _ = _collect(classifier.patches(ds, repeats=3, seed=2))
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c)
+
+
+def test_face_patches_replace_dark_patches_by_whole_image():
+  threshold = 0.05
+  half = np.full((28, 28, 1), -0.98)  # [0,1] value 0.01: energy 1e-4
+  half[:, 14:] = 0.6                  # [0,1] value 0.8: energy 0.64
+  images = np.stack([half, half[:, ::-1], np.full((28, 28, 1), -0.98), np.full((28, 28, 1), 0.6)])
+  ds = _examples(images, [0, 1, 2, 3])
+  kwargs = dict(repeats=10, seed=3, face_energy_threshold=threshold)
+  plain, _ = _collect(classifier.patches(ds, face_patches=False, **kwargs))
+  face, _ = _collect(classifier.patches(ds, face_patches=True, **kwargs))
+  whole = 0
+  for i, (p, f) in enumerate(zip(plain, face)):
+    original = images[i // 10].astype(np.float32)
+    top, left, h, w = _rectangle(p[..., 0] != -1.0)
+    energy = np.mean(((original[top:top + h, left:left + w] + 1) / 2) ** 2)
+    if energy < threshold:
+      np.testing.assert_array_equal(f, original)
+      whole += 1
+    else:
+      np.testing.assert_array_equal(f, p)
+  assert 10 <= whole < 30  # the all-dark image always, the bright one never, halves sometimes
+
+
+def test_bad_patch_arguments():
+  ds = _examples(np.zeros((1, 28, 28, 1)), [0])
+  with pytest.raises(InputError):
+    classifier.patches(ds, patch_min=21, patch_max=20)
+  with pytest.raises(InputError):
+    classifier.patches(ds, repeats=0)
+
+
+def test_evaluate_matches_numpy():
+  model = lenet.build((28, 28, 1), 10, width=0.5)
+  x = np.random.default_rng(2).uniform(-1, 1, (23, 28, 28, 1)).astype(np.float32)
+  predicted = np.argmax(np.asarray(model(x)), axis=1)
+  labels = predicted.copy()
+  labels[:9] = (labels[:9] + 1) % 10  # 14 of 23 right
+  assert classifier.evaluate(model, _examples(x, labels), batch_size=5) == pytest.approx(14 / 23)
+
+
+def test_train_lenet_on_synthetic_beats_chance(tmp_path):
+  train_ds, info = data.load("synthetic", "train", image_size=28)
+  test_ds, _ = data.load("synthetic", "test", image_size=28)
+  strategy = loop.make_strategy("default")
+  with strategy.scope():
+    keras.utils.set_random_seed(0)
+    model = lenet.build((28, 28, 1), info.num_classes, width=0.5)
+  result = classifier.train(model, train_ds, test_ds, workdir=str(tmp_path), strategy=strategy,
+                            num_steps=80, batch_size=32, learning_rate=3e-3, log_every=40,
+                            shuffle_buffer=256)
+  assert result["step"] == 80
+  assert result["test_accuracy"] > 0.6  # chance is 0.1
+  assert result["test_accuracy"] == classifier.evaluate(model, test_ds, 64)
+  tags = set()
+  for path in glob.glob(str(tmp_path / "summaries" / "events.*")):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  assert {"loss", "accuracy", "test_accuracy"} <= tags
+
+
+def _googlenet_like(shape, num_classes):
+  """Tiny stand-in for GoogLeNet's interface: BatchNorm, Dropout, dict with aux heads."""
+  layers = keras.layers
+  image = keras.Input(shape)
+  x = layers.Conv2D(4, 3, padding="same")(image)
+  x = layers.BatchNormalization(name="bn")(x)
+  x = layers.GlobalAveragePooling2D()(layers.ReLU()(x))
+  return keras.Model(image, {"logits": layers.Dense(num_classes)(layers.Dropout(0.3)(x)),
+                             "aux1": layers.Dense(num_classes)(x),
+                             "aux2": layers.Dense(num_classes)(x)})
+
+
+def test_train_dict_model_with_aux_bn_dropout_on_two_replicas(tmp_path):
+  rng = np.random.default_rng(0)
+  x = rng.uniform(-0.9, 1, (32, 16, 16, 1))
+  ds = _examples(x, rng.integers(0, 3, 32))
+  strategy = loop.make_strategy("mirrored")
+  assert strategy.num_replicas_in_sync == 2
+  with strategy.scope():
+    model = _googlenet_like((16, 16, 1), 3)
+  result = classifier.train(model, ds, ds, workdir=str(tmp_path), strategy=strategy, num_steps=4,
+                            batch_size=8, learning_rate=1e-2, lr_boundaries=(2,),
+                            lr_values=(1e-2, 1e-4), patch_repeats=2, shuffle_buffer=64)
+  assert result["step"] == 4
+  assert result["learning_rate"] == pytest.approx(1e-4)  # past the boundary
+  assert result["total_loss"] > result["loss"] > 0  # aux losses are added with weight 0.3
+  assert 0.0 <= result["test_accuracy"] <= 1.0
+  assert np.abs(model.get_layer("bn").moving_mean.numpy()).max() > 0  # BN ran in training mode
+  with pytest.raises(InputError):
+    classifier.train(model, ds, ds, workdir=str(tmp_path / "b"), strategy=strategy, num_steps=1,
+                     batch_size=7, learning_rate=1e-3)
+
+
+def test_bad_learning_rate_schedule(tmp_path):
+  model = lenet.build((28, 28, 1), 10, width=0.5)
+  ds = _examples(np.zeros((4, 28, 28, 1)), [0, 1, 2, 3])
+  with pytest.raises(InputError, match="lr_values"):
+    classifier.train(model, ds, ds, workdir=str(tmp_path), strategy=loop.make_strategy("default"),
+                     num_steps=1, batch_size=2, learning_rate=1e-3, lr_boundaries=(5, 10),
+                     lr_values=(1e-3, 1e-4))
