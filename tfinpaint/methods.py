@@ -1,0 +1,324 @@
+"""Every inpainting method behind one callable, by name: baselines and exported models.
+
+Why: bin.inpaint, bin.evaluate and bin.benchmark all need "the method called X"
+and should not each know how a ClassifierInpainter is rebuilt from an export or
+that the semantic presets want other loss weights for random masks. A method
+is a callable
+
+    fn(images [N,H,W,C] in [-1, 1], masks [N,H,W,1] 1 = known, labels int [N], mask_name)
+      -> dict of numpy arrays with at least "inpainted" [N,H,W,C] in [-1, 1]
+
+(mask_name is "center", "random", ... or None for mask files; labels may be
+None when unknown). Learned methods come from exported model folders
+(`exported/<name>/networks/`, written by tfinpaint.export): a classifier-guided
+export provides "classifier" and its two ablations, a semantic export provides
+the three presets of paper 000.
+
+  * classifier: paper 003 with the exported configuration.
+  * tv_only: the same descent with the classifier term switched off (a
+    classifier that outputs constant logits has zero input gradient), so only
+    masked TV (and the binary penalty, if configured) shape the fill.
+  * diffusion_only: the diffusion initialisation, no iterations.
+  * yeh / semantic / full: SemanticInpainter presets; unless the caller fixes
+    the loss weights, each mask kind gets the paper's weights (Section 3).
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from tfinpaint.errors import InputError
+
+BASELINES = ("telea", "navier_stokes", "patchmatch")
+CLASSIFIER_METHODS = ("classifier", "tv_only", "diffusion_only")
+SEMANTIC_METHODS = ("yeh", "semantic", "full")
+LEARNED = CLASSIFIER_METHODS + SEMANTIC_METHODS
+NAMES = LEARNED + BASELINES
+
+NETWORKS_DIR = "networks"
+CONFIG_FILE = "inpainter.json"
+CLASSIFIER_KIND = "classifier_guided"
+
+
+def baseline(name):
+  """A classical baseline (telea, navier_stokes, patchmatch) as a method."""
+  from tfinpaint.inpainting import baselines  # pylint: disable=g-import-not-at-top
+  if name not in baselines.NAMES:
+    raise InputError(f"unknown baseline {name!r}; expected one of {', '.join(baselines.NAMES)}")
+
+  def fn(images, masks, labels=None, mask_name=None):
+    del labels, mask_name
+    return {"inpainted": baselines.inpaint(name, images, masks)}
+
+  return fn
+
+
+def available_baselines():
+  """Baselines whose optional libraries are installed (probed on a tiny image)."""
+  probe = np.zeros((1, 8, 8, 1), np.float32)
+  mask = np.ones((1, 8, 8, 1), np.float32)
+  mask[0, 3:5, 3:5] = 0.0
+  found = []
+  for name in BASELINES:
+    try:
+      baseline(name)(probe, mask)
+      found.append(name)
+    except InputError:
+      pass
+  return found
+
+
+# ----------------------------------------------------------------------------- exported models
+
+
+@dataclasses.dataclass
+class Exported:
+  """An exported model folder, its kind and its rebuilt inpainter."""
+  path: str
+  kind: str
+  inpainter: object
+  overrides: dict
+
+  @property
+  def name(self):
+    return os.path.basename(os.path.normpath(self.path))
+
+  @property
+  def methods(self):
+    return CLASSIFIER_METHODS if self.kind == CLASSIFIER_KIND else SEMANTIC_METHODS
+
+  @property
+  def image_shape(self):
+    return tuple(self.inpainter.image_shape)
+
+  def logits(self, images):
+    """Classifier logits for [-1, 1] images (label accuracy), numpy [N, K]."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    x = tf.convert_to_tensor(np.asarray(images, np.float32))
+    if self.kind == CLASSIFIER_KIND:
+      return self.inpainter.logits(x).numpy()
+    if getattr(self.inpainter, "classifier", None) is None:
+      raise InputError(f"{self.path} has no classifier")
+    return self.inpainter.classifier(x, training=False)["logits"].numpy()
+
+  @property
+  def has_classifier(self):
+    return self.kind == CLASSIFIER_KIND or getattr(self.inpainter, "classifier", None) is not None
+
+
+def read_kind(path):
+  """The "kind" recorded in <path>/networks/inpainter.json, with a one-line error if absent."""
+  config = os.path.join(path, NETWORKS_DIR, CONFIG_FILE)
+  if not os.path.isdir(path):
+    raise InputError(f"no such model folder: {path}")
+  try:
+    with open(config) as f:
+      kind = json.load(f).get("kind")
+  except FileNotFoundError:
+    raise InputError(f"{path} is not an exported model (no {NETWORKS_DIR}/{CONFIG_FILE}); "
+                     "export one with bin.export") from None
+  except (OSError, ValueError, AttributeError) as e:
+    raise InputError(f"cannot read {config}: {e}") from None
+  if not kind:
+    raise InputError(f"{config} names no inpainter kind")
+  return kind
+
+
+def load(path, *, iterations=None, **overrides):
+  """Rebuilds the inpainter exported in `path` (exported/<name>).
+
+  Args:
+    path: the export folder (holding networks/).
+    iterations: iterations the caller will ask for; raises the module's
+      max_iterations cap when larger, so the request is not silently clamped.
+    **overrides: constructor arguments replacing the exported ones (step_size,
+      jitter, learning_rate, ...). Semantic loss weights go in `weights`.
+
+  Returns:
+    an Exported.
+  """
+  kind = read_kind(path)
+  overrides = {k: v for k, v in overrides.items() if v is not None}
+  try:
+    if kind == CLASSIFIER_KIND:
+      from tfinpaint.inpainting import classifier_guided  # pylint: disable=g-import-not-at-top
+      config = _read_config(path)["config"]
+      if iterations is not None and iterations > config.get("max_iterations", 0):
+        overrides.setdefault("max_iterations", int(iterations))
+      inpainter = classifier_guided.load_networks(path, **overrides)
+    else:
+      from tfinpaint.inpainting import semantic  # pylint: disable=g-import-not-at-top
+      loader = getattr(semantic, "load_networks", None)
+      if loader is None or kind != getattr(semantic, "KIND", kind):
+        raise InputError(f"{path}: inpainter kind {kind!r} is not supported by this version")
+      if iterations is not None:
+        overrides.setdefault("max_iterations", int(iterations))
+      inpainter = loader(path, **overrides)
+  except (ValueError, TypeError, OSError) as e:
+    if isinstance(e, InputError):
+      raise
+    raise InputError(f"cannot rebuild the inpainter in {path}: {e}") from None
+  return Exported(path=path, kind=kind, inpainter=inpainter, overrides=overrides)
+
+
+def _read_config(path):
+  with open(os.path.join(path, NETWORKS_DIR, CONFIG_FILE)) as f:
+    return json.load(f)
+
+
+def _np(out):
+  result = {}
+  for k, v in out.items():
+    result[k] = {kk: np.asarray(vv) for kk, vv in v.items()} if isinstance(v, dict) else (
+        np.asarray(v))
+  return result
+
+
+def classifier(exported, *, iterations=None, seed=0, label=-1, true_labels=True):
+  """Paper 003 with the exported configuration.
+
+  Labels: with true_labels and known labels, each image is inpainted towards its
+  own label (the paper's setting); otherwise towards `label` (-1 = every label,
+  lowest energy wins).
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  inp = exported.inpainter
+  its = inp.max_iterations if iterations is None else int(iterations)
+  if not -1 <= int(label) < inp.num_classes:
+    raise InputError(f"label {label} is out of range: the model has {inp.num_classes} classes "
+                     "(-1 = try every label)")
+
+  def fn(images, masks, labels=None, mask_name=None):
+    del mask_name
+    n = len(images)
+    if true_labels and labels is not None:
+      lab = np.asarray(labels, np.int32).reshape(n)
+    else:
+      lab = np.full([n], label, np.int32)
+    out = inp.inpaint(tf.constant(images, tf.float32), tf.constant(masks, tf.float32),
+                      tf.constant(lab), tf.constant(its, tf.int32), tf.constant(seed, tf.int32))
+    return _np(out)
+
+  return fn
+
+
+class _ConstantLogits:
+  """Stands in for the classifier: constant logits, so the content term has no gradient."""
+
+  def __init__(self, num_classes):
+    self.num_classes = num_classes
+
+  def __call__(self, x, training=False):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    del training
+    return tf.zeros([tf.shape(x)[0], self.num_classes], x.dtype)
+
+
+def tv_only(exported, *, iterations=None, seed=0):
+  """Ablation: the classifier-guided descent with the classifier term switched off."""
+  from tfinpaint.inpainting import classifier_guided  # pylint: disable=g-import-not-at-top
+  inp = exported.inpainter
+  config = inp.get_config()
+  config.pop("image_shape")
+  means = None if inp.class_means is None else inp.class_means.numpy()
+  ablated = classifier_guided.ClassifierInpainter(
+      _ConstantLogits(inp.num_classes), image_shape=inp.image_shape, class_means=means, **config)
+  ablated_export = dataclasses.replace(exported, inpainter=ablated)
+  # Every label has the same energy, so one row per image is enough: the true label when known
+  # (it picks the class-mean init, if that is the exported init), else label 0.
+  return classifier(ablated_export, iterations=iterations, seed=seed, label=0, true_labels=True)
+
+
+def diffusion_only(exported):
+  """Ablation: the diffusion initialisation of the classifier method, no iterations."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfinpaint.inpainting import classifier_guided  # pylint: disable=g-import-not-at-top
+  inp = exported.inpainter
+  config = inp.get_config()
+  config.pop("image_shape")
+  config["init"] = "diffusion"
+  init_only = classifier_guided.ClassifierInpainter(
+      inp.classifier, image_shape=inp.image_shape, **config)
+  fill = tf.function(lambda x, m: init_only.initial_fill(x, classifier_guided.binarize(m), None))
+
+  def fn(images, masks, labels=None, mask_name=None):
+    del labels, mask_name
+    return {"inpainted": fill(tf.constant(images, tf.float32),
+                              tf.constant(masks, tf.float32)).numpy()}
+
+  return fn
+
+
+def semantic(exported, preset, *, iterations=None, seed=0, weights=None):
+  """A paper-000 preset.
+
+  Loss weights: the exported ones; if those are the paper's (center/left) values, each
+  mask kind gets the paper's values for it (random masks: 10x inpainting, semantic and
+  categorical weights). `weights` overrides both.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfinpaint.inpainting import losses  # pylint: disable=g-import-not-at-top
+  base = exported.inpainter
+  config = base.config()
+  cache = {}
+
+  paper_center = {k: v for k, v in losses.paper_weights("center").items() if k != "layers"}
+  exported_lambdas = {k: v for k, v in config["weights"].items() if k != "layers"}
+  per_mask = exported_lambdas == paper_center  # exported with the paper's weights
+
+  def module_for(mask_name):
+    w = dict(config["weights"])
+    if per_mask:
+      kind = mask_name if mask_name in ("center", "left", "random", "pattern") else "file"
+      w.update({k: v for k, v in losses.paper_weights(kind).items() if k != "layers"})
+    w.update(weights or {})
+    key = json.dumps(w, sort_keys=True)
+    if key not in cache:
+      cfg = dict(config, preset=preset, weights=w)
+      if iterations is not None:
+        cfg["max_iterations"] = max(int(iterations), cfg["max_iterations"])
+      cache[key] = type(base)(base.generator, base.discriminator, base.classifier, **cfg)
+    return cache[key]
+
+  def fn(images, masks, labels=None, mask_name=None):
+    del labels
+    module = module_for(mask_name)
+    its = module.max_iterations if iterations is None else int(iterations)
+    out = module.inpaint(tf.constant(images, tf.float32), tf.constant(masks, tf.float32),
+                         tf.constant(its, tf.int32), tf.constant(seed, tf.int32))
+    return _np(out)
+
+  return fn
+
+
+def make(name, exported=(), *, iterations=None, seed=0, label=-1, true_labels=True,
+         weights=None):
+  """The method called `name`, using the first export that provides it.
+
+  Args:
+    name: one of NAMES.
+    exported: sequence of Exported (from `load`).
+    iterations, seed: optimisation length and stateless seed for learned methods.
+    label, true_labels: see `classifier`.
+    weights: semantic loss-weight overrides (None = paper weights per mask kind).
+  """
+  if name in BASELINES:
+    return baseline(name)
+  if name not in NAMES:
+    raise InputError(f"unknown method {name!r}; expected one of {', '.join(NAMES)}")
+  providers = [e for e in exported if name in e.methods]
+  if not providers:
+    need = "a classifier-guided" if name in CLASSIFIER_METHODS else "a semantic (DCGAN)"
+    raise InputError(f"method {name} needs {need} export in --model_dir")
+  e = providers[0]
+  if name == "classifier":
+    return classifier(e, iterations=iterations, seed=seed, label=label, true_labels=true_labels)
+  if name == "tv_only":
+    return tv_only(e, iterations=iterations, seed=seed)
+  if name == "diffusion_only":
+    return diffusion_only(e)
+  if name != "yeh" and getattr(e.inpainter, "classifier", None) is None:
+    raise InputError(f"method {name} needs the GoogLeNet classifier, which {e.path} lacks")
+  return semantic(e, name, iterations=iterations, seed=seed, weights=weights)
