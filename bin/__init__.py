@@ -1,0 +1,1 @@
+"""Command-line mains (absl): parse flags, call the library, say where results went."""

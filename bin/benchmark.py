@@ -89,7 +89,7 @@ def main(argv):
   print(text, end="")
   if FLAGS.output_dir:
     with cli.staged_output(FLAGS.output_dir) as stage:
-      images.atomic_write(os.path.join(stage, "benchmark.md"), lambda f: f.write(text), mode="w")
+      images.write_text(os.path.join(stage, "benchmark.md"), text)
     print(f"wrote benchmark.md to {FLAGS.output_dir}")
 
 

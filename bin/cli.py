@@ -211,6 +211,21 @@ def build_network(model, image_shape, num_classes, width=None):
   raise InputError(f"unknown --model {model!r}")
 
 
+def sample_digits(shape, instead):
+  """The shipped real sample digits, the first --num_images of them: ([N,28,28,1] [-1,1], labels).
+
+  `shape` is the (H, W, C) the model takes (None = any); when it is not 28x28x1 the
+  error tells the user to pass `instead` (e.g. "--input").
+  """
+  from tfinpaint import data  # pylint: disable=g-import-not-at-top
+  pixels, labels = data.sample_images("digits")
+  if shape is not None and tuple(pixels.shape[1:]) != tuple(shape):
+    raise InputError(f"the shipped sample digits are 28x28x1 but the model takes "
+                     f"{'x'.join(map(str, shape))}; pass {instead}")
+  n = min(flags.FLAGS.num_images or len(pixels), len(pixels))
+  return pixels[:n], labels[:n]
+
+
 # ----------------------------------------------------------------------------- exported models
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_DIGITS = "digits_lenet"

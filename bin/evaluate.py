@@ -43,15 +43,10 @@ def _shape(exports):
 
 
 def _load_images(size, channels):
-  from tfinpaint import data  # pylint: disable=g-import-not-at-top
   from tfinpaint import evaluation  # pylint: disable=g-import-not-at-top
   if FLAGS.dataset is None:
-    images, labels = data.sample_images("digits")
-    if images.shape[1:] != (size, size, channels):
-      raise InputError(f"the shipped sample digits are 28x28x1; pass --dataset for "
-                       f"{size}x{size}x{channels} models")
-    n = min(FLAGS.num_images or len(images), len(images))
-    return images[:n], labels[:n], "shipped sample digits"
+    images, labels = cli.sample_digits((size, size, channels), "--dataset")
+    return images, labels, "shipped sample digits"
   ds, _ = cli.load_split("test", size, channels)
   images, labels = evaluation.take(ds, cli.flag_or_default("num_images", DEFAULT_NUM_IMAGES))
   return images, labels, f"{FLAGS.dataset} (test split)"

@@ -64,8 +64,7 @@ def _model_card(export_dir, lines):
   path = os.path.join(export_dir, "MODEL_CARD.md")
   if os.path.exists(path):
     return None
-  text = "\n".join(lines) + "\n"
-  images.atomic_write(path, lambda f: f.write(text), mode="w")
+  images.write_text(path, "\n".join(lines) + "\n")
   return path
 
 
@@ -112,10 +111,6 @@ def _export_classifier(model, workdir, export_dir):
 
 def _export_semantic(workdir, export_dir):
   from tfinpaint.inpainting import semantic  # pylint: disable=g-import-not-at-top
-  save, export = getattr(semantic, "save_networks", None), getattr(semantic, "export", None)
-  if save is None or export is None:
-    raise InputError("exporting the semantic inpainter is not available yet in this version "
-                     "(tfinpaint.inpainting.semantic has no save_networks/export)")
   size, channels = cli.model_setting("image_size"), cli.model_setting("channels")
   shape = (size, size, channels)
   _, info = cli.load_split("train", size, channels)
@@ -136,9 +131,10 @@ def _export_semantic(workdir, export_dir):
       gan["generator"], gan["discriminator"], endpoints, z_dim=FLAGS.z_dim, image_shape=shape,
       preset=preset, weights=weights or None, max_iterations=cap, **kwargs)
   iterations = min(FLAGS.iterations or cap, cap)
-  save(inpainter, export_dir)
-  version_dir = export(inpainter, export_dir, FLAGS.export_version, iterations=iterations,
-                       max_iterations=cap, seed=FLAGS.seed, overwrite=FLAGS.overwrite)
+  semantic.save_networks(inpainter, export_dir)
+  version_dir = semantic.export(inpainter, export_dir, FLAGS.export_version,
+                                iterations=iterations, max_iterations=cap, seed=FLAGS.seed,
+                                overwrite=FLAGS.overwrite)
   card = [
       f"# {os.path.basename(os.path.normpath(export_dir))}: semantic inpainting (paper 000)", "",
       f"- DCGAN {size}x{size}x{channels}, z_dim {FLAGS.z_dim}, trained {step} steps on "

@@ -13,6 +13,9 @@ hyper-parameters: set them only to override.
 
 from absl import flags
 
+# TensorFlow-free library modules: the names users may pass, defined once in the library.
+from tfinpaint import masks, methods
+
 
 class _NumberListParser(flags.ListParser):
   """Comma list of numbers ("1000,2000" or "0.1,0.01"), checked at parse time."""
@@ -46,9 +49,7 @@ def _non_negative(name):
   flags.register_validator(name, lambda v: v is None or v >= 0, message=f"--{name} must be >= 0")
 
 
-METHODS = ("auto", "classifier", "tv_only", "diffusion_only", "yeh", "semantic", "full",
-           "telea", "navier_stokes", "patchmatch")
-BASELINES = ("telea", "navier_stokes", "patchmatch")
+METHODS = ("auto",) + methods.NAMES
 DATASET_KINDS = ("tfds", "idx", "folder", "sheet", "synthetic")
 
 # ----------------------------------------------------------------------------- data
@@ -150,12 +151,12 @@ flags.DEFINE_list(
     "methods", None,
     "bin.evaluate: methods to compare (names as for --method). Default: the three baselines "
     "plus every method the models in --model_dir provide.")
-flags.DEFINE_enum("preset", None, ["yeh", "semantic", "full"],
+flags.DEFINE_enum("preset", None, list(methods.SEMANTIC_METHODS),
                   "Semantic inpainting preset baked into an export (default: full).")
 flags.DEFINE_list("model_dir", None,
                   "Exported model folder(s) exported/<name> (comma list; bin.evaluate compares "
                   "them). Default for the classifier method: the shipped exported/digits_lenet.")
-flags.DEFINE_enum("mask", "center", ["center", "left", "random", "pattern", "file"],
+flags.DEFINE_enum("mask", "center", list(masks.NAMES) + ["file"],
                   "Mask: center = central square of 25% of the area, left = left half, "
                   "random = each pixel missing with probability --mask_ratio, pattern = "
                   "irregular blobs, file = --mask_file/--mask_files.")

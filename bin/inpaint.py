@@ -82,14 +82,9 @@ def _read_inputs(shape):
   """--input (or the shipped samples) -> (list of [H,W,C] [-1,1], labels or None, names, paths)."""
   from tfinpaint import images  # pylint: disable=g-import-not-at-top
   if FLAGS.input is None:
-    from tfinpaint import data  # pylint: disable=g-import-not-at-top
-    pixels, labels = data.sample_images("digits")
-    if shape is not None and tuple(pixels.shape[1:]) != tuple(shape):
-      raise InputError(f"the shipped samples are 28x28x1 but the model takes "
-                       f"{'x'.join(map(str, shape))}; pass --input")
-    n = min(FLAGS.num_images or len(pixels), len(pixels))
-    names = [f"digit_{i:02d}_label{int(l)}" for i, l in enumerate(labels[:n])]
-    return list(pixels[:n]), labels[:n], names, [None] * n
+    pixels, labels = cli.sample_digits(shape, "--input")
+    names = [f"digit_{i:02d}_label{int(l)}" for i, l in enumerate(labels)]
+    return list(pixels), labels, names, [None] * len(pixels)
   paths = _expand(FLAGS.input, "input")[:FLAGS.num_images or None]
   if shape is not None:
     size, channels = tuple(shape[:2]), shape[2]
@@ -170,14 +165,18 @@ def _resolve_method(exports):
   return name, exports
 
 
-def _run(fn, pixels, mask_list, labels, mask_name, batch_size):
-  """Runs `fn` on groups of equal-shape images; returns per-image dicts of numpy arrays."""
-  n = len(pixels)
-  results = [None] * n
+def _by_shape(pixels):
+  """{image shape: [indices]}, in first-seen order: images of one shape batch together."""
   groups = {}
   for i, p in enumerate(pixels):
     groups.setdefault(p.shape, []).append(i)
-  for idx in groups.values():
+  return groups
+
+
+def _run(fn, pixels, mask_list, labels, mask_name, batch_size):
+  """Runs `fn` on groups of equal-shape images; returns per-image dicts of numpy arrays."""
+  results = [None] * len(pixels)
+  for idx in _by_shape(pixels).values():
     for start in range(0, len(idx), batch_size):
       chunk = idx[start:start + batch_size]
       x = np.stack([pixels[i] for i in chunk]).astype(np.float32)
@@ -231,16 +230,14 @@ def _write(stage, method, names, paths, pixels, mask_list, results, labels, mask
   written += [f"{n}.png" for n in names] + [f"{n}_mask.png" for n in names]
 
   # Grids: one per image shape (all inputs usually share one).
-  groups = {}
-  for i, p in enumerate(pixels):
-    groups.setdefault(p.shape, []).append(i)
+  groups = _by_shape(pixels)
   for k, (shape, idx) in enumerate(groups.items()):
     masked = np.stack([evaluation.masked_input(pixels[i], mask_list[i]) for i in idx])
     result = np.stack([results[i]["inpainted"] for i in idx])
     original = np.stack([pixels[i] for i in idx])
     scale = FLAGS.grid_scale or evaluation.auto_scale(max(shape[:2]))
-    grid = plots.labeled_grid([images.to_unit(c) for c in (masked, result, original)],
-                              ["masked", method, "original"], scale=scale)
+    grid = evaluation.comparison_grid(
+        {evaluation.MASKED: masked, method: result, "original": original}, scale=scale)
     file_name = "grid.png" if len(groups) == 1 else f"grid_{k + 1}_{shape[0]}x{shape[1]}.png"
     images.write_png(os.path.join(stage, file_name), grid)
     written.append(file_name)
@@ -266,7 +263,7 @@ def _write(stage, method, names, paths, pixels, mask_list, results, labels, mask
                              xlabel="iteration", ylabel="lambda * L")
     images.write_png(os.path.join(stage, "losses.png"), chart)
     written.append("losses.png")
-  images.atomic_write(os.path.join(stage, "results.csv"), lambda f: f.write(_csv(rows)), mode="w")
+  images.write_text(os.path.join(stage, "results.csv"), _csv(rows))
   written.append("results.csv")
   return written, rows
 

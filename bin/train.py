@@ -28,7 +28,7 @@ def _save_flags(workdir):
   text = "# flags of the bin.train run that wrote this workdir (usable as --flagfile)\n"
   text += "".join(f"{f.serialize()}\n" for f in sorted(ours, key=lambda f: f.name)
                   if not f.using_default_value)
-  images.atomic_write(os.path.join(workdir, "flags.txt"), lambda f: f.write(text), mode="w")
+  images.write_text(os.path.join(workdir, "flags.txt"), text)
 
 
 def main(argv):

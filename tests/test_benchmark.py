@@ -1,19 +1,16 @@
 """Tests for tfinpaint.benchmark: the references compute what the modules compute; FLOP counts."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import helpers
 from tfinpaint import benchmark
 from tfinpaint.inpainting import classifier_guided
 
 
 def test_classifier_reference_matches_the_batched_module():
-  keras.utils.set_random_seed(0)
-  inputs = keras.Input((16, 16, 1))
-  x = keras.layers.Conv2D(4, 3, strides=2, activation="tanh")(inputs)
-  net = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+  net = helpers.tiny_classifier(3)
   inp = classifier_guided.ClassifierInpainter(net, num_classes=3, image_shape=(16, 16, 1),
                                               step_size=2.0, lambda_tv=0.05, epsilon=0.0,
                                               max_iterations=4, jitter=1)

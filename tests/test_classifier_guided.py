@@ -9,18 +9,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import helpers
+from tfinpaint.errors import InputError
 from tfinpaint.inpainting import classifier_guided as cg
 
 H = W = 16
 K = 4
 
 
-def tiny_classifier(seed=0, height=H, width=W, num_classes=K):
-  keras.utils.set_random_seed(seed)
-  inputs = keras.Input((height, width, 1))
-  x = keras.layers.Conv2D(4, 3, strides=2, activation="tanh")(inputs)
-  x = keras.layers.Flatten()(x)
-  return keras.Model(inputs, keras.layers.Dense(num_classes)(x))
+def tiny_classifier(seed=0):
+  return helpers.tiny_classifier(K, seed, H, W)
 
 
 def constant_classifier(logits, height=H, width=W):
@@ -148,7 +146,7 @@ def test_zero_gradient_with_jitter_keeps_class_mean_init():
   expected = mask * image + (1 - mask) * means[[2, 0]]
   np.testing.assert_array_equal(out["inpainted"].numpy(), expected)
   np.testing.assert_array_equal(out["iterations"].numpy(), [5, 5])  # epsilon 0: never stops.
-  with pytest.raises(ValueError, match="class_means"):
+  with pytest.raises(InputError, match="class_means"):
     cg.ClassifierInpainter(tiny_classifier(), num_classes=K, image_shape=(H, W, 1),
                            init="class_mean")
 
@@ -271,9 +269,9 @@ def test_illumination_mask():
 
 
 def test_bad_arguments():
-  with pytest.raises(ValueError, match="init"):
+  with pytest.raises(InputError, match="init"):
     cg.ClassifierInpainter(tiny_classifier(), num_classes=K, image_shape=(H, W, 1), init="noise")
-  with pytest.raises(ValueError, match="class_means"):
+  with pytest.raises(InputError, match="class_means"):
     cg.ClassifierInpainter(tiny_classifier(), num_classes=K, image_shape=(H, W, 1),
                            class_means=np.zeros((K, 8, 8, 1)))
 
@@ -285,5 +283,5 @@ def test_presets():
         class_means=np.zeros((K, H, W, 1), np.float32), **cg.defaults_for(kind))
     assert inpainter.get_config()["init"] == cg.PRESETS[kind]["init"]
   assert cg.defaults_for("digits") is not cg.PRESETS["digits"]
-  with pytest.raises(ValueError, match="digits"):
+  with pytest.raises(InputError, match="digits"):
     cg.defaults_for("cars")

@@ -5,30 +5,19 @@ SavedModel with the same C++/TF1 loader as TF Serving.
 """
 
 import os
-import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
 
+from tests import helpers
 from tfinpaint import export
 from tfinpaint.inpainting import classifier_guided as cg
 
 H = W = 16
 K = 3
 FIXED, CAP = 4, 6
-
-
-def tiny_classifier():
-  keras.utils.set_random_seed(0)
-  inputs = keras.Input((H, W, 1))
-  x = keras.layers.Conv2D(4, 3, strides=2, activation="tanh")(inputs)
-  x = keras.layers.Flatten()(x)
-  return keras.Model(inputs, keras.layers.Dense(K)(x))
 
 
 def request(n=2, seed=0):
@@ -41,7 +30,7 @@ def request(n=2, seed=0):
 @pytest.fixture(scope="module")
 def inpainter():
   means = np.random.RandomState(1).uniform(-1, 1, (K, H, W, 1)).astype(np.float32)
-  return cg.ClassifierInpainter(tiny_classifier(), num_classes=K, image_shape=(H, W, 1),
+  return cg.ClassifierInpainter(helpers.tiny_classifier(K), num_classes=K, image_shape=(H, W, 1),
                                 class_means=means, init="class_mean", step_size=2.0,
                                 lambda_tv=0.01, epsilon=1e-5, max_iterations=10, jitter=1)
 
@@ -70,20 +59,8 @@ def test_layout_and_no_overwrite(exported, inpainter):
 
 def test_saved_model_cli_run(exported, tmp_path):
   image, mask, label = request()
-  for name, value in (("image", image), ("mask", mask), ("label", label)):
-    np.save(tmp_path / f"{name}.npy", value)
-  inputs = ";".join(f"{n}={tmp_path / n}.npy" for n in ("image", "mask", "label"))
-  out_dir = tmp_path / "out"
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  cli = ([shutil.which("saved_model_cli")] if shutil.which("saved_model_cli")
-         else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"])
-  result = subprocess.run(
-      cli + ["run", "--dir",
-       exported[1], "--tag_set", "serve", "--signature_def", "serving_default", "--inputs",
-       inputs, "--outdir", str(out_dir)],
-      capture_output=True, text=True, env=env, timeout=300, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
-  outputs = {f[:-4]: np.load(out_dir / f) for f in os.listdir(out_dir)}
+  outputs = helpers.saved_model_cli_run(exported[1], "serving_default",
+                                        dict(image=image, mask=mask, label=label), tmp_path)
   assert set(outputs) == {"inpainted", "label", "energy", "energies", "grad_norm_trace",
                           "iterations"}
   inpainted = outputs["inpainted"]
@@ -163,19 +140,12 @@ def test_bad_requests_fail_in_graph(loaded, case, message):
 
 
 def test_only_core_ops(exported):
-  proto = saved_model_pb2.SavedModel()
-  with open(os.path.join(exported[1], "saved_model.pb"), "rb") as f:
-    proto.ParseFromString(f.read())
-  graph = proto.meta_graphs[0].graph_def
-  nodes = list(graph.node) + [n for fn in graph.library.function for n in fn.node_def]
-  ops = {n.op for n in nodes}
+  graph = helpers.saved_graph(exported[1])
+  ops = graph["ops"]
   assert "While" in ops or "StatelessWhile" in ops
   assert not ops & {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
-  compiled = [n.name for n in nodes if n.attr["_XlaMustCompile"].b]
-  compiled += [fn.signature.name for fn in graph.library.function
-               if fn.attr["_XlaMustCompile"].b]
-  assert not compiled
-  assert set(proto.meta_graphs[0].signature_def) >= {"serving_default", "inpaint_with_options"}
+  assert not graph["xla"]
+  assert graph["signatures"] >= {"serving_default", "inpaint_with_options"}
 
 
 def test_networks_round_trip(inpainter, tmp_path):

@@ -1,17 +1,15 @@
 """Exporting a tiny SemanticInpainter and serving it with the C++ loader (saved_model_cli)."""
 
 import os
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import helpers
+from tests import test_semantic as tiny
 from tfinpaint.inpainting import losses
 from tfinpaint.inpainting import semantic
-from tests import test_semantic as tiny
 
 FIXED, CAP = 3, 5
 SIZE, CHANNELS = tiny.SIZE, tiny.CHANNELS
@@ -40,24 +38,10 @@ def exported(inpainter, tmp_path_factory):
   return base, path
 
 
-def _cli(path, signature, inputs, out_dir):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  cli = ([shutil.which("saved_model_cli")] if shutil.which("saved_model_cli")
-         else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"])
-  args = cli + ["run", "--dir", path, "--tag_set", "serve", "--signature_def", signature,
-                "--inputs", inputs, "--outdir", str(out_dir)]
-  result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600,
-                          check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
-  return {f[:-4]: np.load(out_dir / f) for f in os.listdir(out_dir)}
-
-
 def test_saved_model_cli_run(exported, tmp_path):
   image, mask = request()
-  np.save(tmp_path / "image.npy", image)
-  np.save(tmp_path / "mask.npy", mask)
-  inputs = f"image={tmp_path / 'image.npy'};mask={tmp_path / 'mask.npy'}"
-  out = _cli(exported[1], "serving_default", inputs, tmp_path / "out")
+  out = helpers.saved_model_cli_run(exported[1], "serving_default", dict(image=image, mask=mask),
+                                    tmp_path)
   traces = {f"loss_{t}" for t in losses.TERMS}
   assert set(out) == {"inpainted", "generated", "z", "loss", "iterations"} | traces
   inpainted = out["inpainted"]
@@ -116,14 +100,9 @@ def test_networks_round_trip(inpainter, tmp_path):
 
 
 def test_only_core_ops(exported):
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
-  proto = saved_model_pb2.SavedModel()
-  with open(os.path.join(exported[1], "saved_model.pb"), "rb") as f:
-    proto.ParseFromString(f.read())
-  graph = proto.meta_graphs[0].graph_def
-  nodes = list(graph.node) + [n for fn in graph.library.function for n in fn.node_def]
-  ops = {n.op for n in nodes}
+  graph = helpers.saved_graph(exported[1])
+  ops = graph["ops"]
   assert ops & {"While", "StatelessWhile"}
   assert not ops & {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
-  assert not [n.name for n in nodes if n.attr["_XlaMustCompile"].b]
-  assert not [f.signature.name for f in graph.library.function if f.attr["_XlaMustCompile"].b]
+  assert not graph["xla"]
+  assert graph["signatures"] >= {"serving_default", "inpaint_with_options"}

@@ -158,12 +158,8 @@ def bench_classifier(inpainter, *, images=32, iterations=100, ref_images=2, ref_
   diff = float(np.abs(ours - theirs).max())
   flops = classifier_iteration_flops(inpainter, images)
   h, w, c = inpainter.image_shape
-  name = f"classifier {h}x{w}x{c}"
-  rows = [Row(name, "batched tf.while_loop", images, iterations, batched,
-              flops * iterations / batched / 1e9),
-          Row(name, "per-image eager loop", ref_images, ref_iterations, ref, None,
-              "reference")]
-  return rows, diff
+  return _pair(f"classifier {h}x{w}x{c}", images, iterations, batched, flops, ref_images,
+               ref_iterations, ref), diff
 
 
 # ----------------------------------------------------------------------------- semantic (000)
@@ -251,11 +247,17 @@ def bench_semantic(module, *, images=8, iterations=10, ref_images=2, ref_iterati
   diff = float(np.abs(ours - theirs).max())
   flops = semantic_iteration_flops(module, images)
   h, w, c = module.image_shape
-  name = f"semantic {module.preset} {h}x{w}x{c}, {module.num_starts} starts"
-  rows = [Row(name, "batched tf.while_loop", images, iterations, batched,
-              flops * iterations / batched / 1e9),
-          Row(name, "per-image eager loop", ref_images, ref_iterations, ref, None, "reference")]
-  return rows, diff
+  return _pair(f"semantic {module.preset} {h}x{w}x{c}, {module.num_starts} starts", images,
+               iterations, batched, flops, ref_images, ref_iterations, ref), diff
+
+
+def _pair(name, images, iterations, seconds, flops_per_iteration, ref_images, ref_iterations,
+          ref_seconds):
+  """The two table rows of one benchmark: batched (with its GFLOP/s) and its reference."""
+  return [Row(name, "batched tf.while_loop", images, iterations, seconds,
+              flops_per_iteration * iterations / seconds / 1e9),
+          Row(name, "per-image eager loop", ref_images, ref_iterations, ref_seconds, None,
+              "reference")]
 
 
 # ----------------------------------------------------------------------------- table

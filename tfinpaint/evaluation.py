@@ -295,11 +295,21 @@ def _csv_value(v):
   return v
 
 
+def comparison_grid(columns, scale=1):
+  """{title: [N, H, W, C] in [-1, 1]}, in column order -> titled grid, [0, 1] HWC.
+
+  The one layout of every side-by-side figure (bin.inpaint, bin.evaluate):
+  masked | method(s) | original.
+  """
+  return plots.labeled_grid([images_lib.to_unit(c) for c in columns.values()], list(columns),
+                            scale=scale)
+
+
 def example_grid(report, mask_name, scale=1):
   """[masked | method 1 | ... | original] for the kept examples of one mask, [0, 1] HWC."""
   ex = report.examples[mask_name]
   names = [MASKED] + list(report.methods) + ["original"]
-  return plots.labeled_grid([images_lib.to_unit(ex[n]) for n in names], names, scale=scale)
+  return comparison_grid({n: ex[n] for n in names}, scale=scale)
 
 
 def write_report(directory, report, *, title="Inpainting quality", grid_scale=1):
@@ -311,7 +321,7 @@ def write_report(directory, report, *, title="Inpainting quality", grid_scale=1)
 
   def text(name, content):
     path = os.path.join(directory, name)
-    images_lib.atomic_write(path, lambda f: f.write(content), mode="w")
+    images_lib.write_text(path, content)
     paths.append(path)
 
   text("results.md", markdown_report(report, title))

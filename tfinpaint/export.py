@@ -14,6 +14,10 @@ the same way:
   * `write_savedmodel`: Keras models + endpoints -> `<base>/<version>/`,
     written to a temp dir beside it and renamed, so TF Serving (which polls
     `<base>`) never sees a half-written version.
+  * `write_inpainter`: the two signatures every inpainter serves
+    (`serving_default` with the iteration count and seed fixed at export,
+    `inpaint_with_options` with them as inputs, iterations clamped), on top of
+    `write_savedmodel`.
   * `write_networks` / `read_networks`: the trained Keras models as `.keras`
     files plus the inpainter's constructor config (`inpainter.json`) and numpy
     extras (`*.npy`) in `<base>/networks/`, so the CLIs rebuild exactly the
@@ -30,6 +34,8 @@ import tempfile
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfinpaint.errors import InputError
 
 NETWORKS_DIR = "networks"
 CONFIG_FILE = "inpainter.json"
@@ -133,6 +139,19 @@ def clamp_iterations(iterations, maximum):
   return tf.clip_by_value(tf.cast(iterations, tf.int32), 0, int(maximum))
 
 
+def iteration_limits(module_max, iterations=None, max_iterations=None):
+  """(cap, fixed): the inpaint_with_options cap and the serving_default iteration count.
+
+  Args:
+    module_max: the inpainter's own max_iterations (an upper bound for both).
+    iterations: iterations of serving_default (default: the cap).
+    max_iterations: cap of inpaint_with_options (default: module_max).
+  """
+  cap = module_max if max_iterations is None else min(int(max_iterations), module_max)
+  fixed = cap if iterations is None else min(int(iterations), cap)
+  return int(cap), int(fixed)
+
+
 # ---------------------------------------------------------------------------------------------
 # Atomic directories.
 # ---------------------------------------------------------------------------------------------
@@ -218,6 +237,41 @@ def write_savedmodel(base_dir, version, *, models, endpoints, variables=(), over
                      lambda tmp: archive.write_out(tmp, verbose=False), overwrite)
 
 
+def write_inpainter(base_dir, version, *, run, input_specs, models, module_max, iterations=None,
+                    max_iterations=None, seed=0, overwrite=False):
+  """Writes an inpainter's two serving signatures to `<base_dir>/<version>/`.
+
+    serving_default(*inputs): `iterations` and `seed` fixed here;
+    inpaint_with_options(*inputs, iterations int32 scalar, seed int32 scalar):
+      iterations clamped to the cap, so no request can hold the server for long.
+
+  Args:
+    base_dir, version, models, overwrite: as for write_savedmodel.
+    run: fn(*inputs, iterations int32 scalar in [0, cap], seed int32 scalar) -> dict of
+      tensors; validates the inputs and converts pixel ranges itself.
+    input_specs: tf.TensorSpec per input of `run` (named: the signature's input names).
+    module_max, iterations, max_iterations: see iteration_limits.
+    seed: seed of serving_default.
+  Returns:
+    The version directory.
+  """
+  cap, fixed = iteration_limits(module_max, iterations, max_iterations)
+
+  def serving_default(*inputs):  # The signature's input names are the specs' names.
+    return run(*inputs, tf.constant(fixed, tf.int32), tf.constant(int(seed), tf.int32))
+
+  def inpaint_with_options(*args):
+    *inputs, iters, seed_ = args
+    return run(*inputs, clamp_iterations(iters, cap), tf.cast(seed_, tf.int32))
+
+  options = list(input_specs) + [tf.TensorSpec([], tf.int32, name="iterations"),
+                                 tf.TensorSpec([], tf.int32, name="seed")]
+  return write_savedmodel(
+      base_dir, version, models=models, overwrite=overwrite,
+      endpoints={"serving_default": (serving_default, input_specs),
+                 "inpaint_with_options": (inpaint_with_options, options)})
+
+
 # ---------------------------------------------------------------------------------------------
 # networks/: the Keras models + constructor config, for CLIs to rebuild the served module.
 # ---------------------------------------------------------------------------------------------
@@ -251,16 +305,18 @@ def write_networks(base_dir, *, models, config, arrays=None, overwrite=True):
   return _atomic_dir(os.path.join(base_dir, NETWORKS_DIR), fill, overwrite)
 
 
-def read_networks(path, custom_objects=None):
+def read_networks(path, custom_objects=None, kind=None):
   """Inverse of write_networks.
 
   Args:
     path: `<base_dir>` or `<base_dir>/networks`.
     custom_objects: passed to keras.saving.load_model for custom layers.
+    kind: when given, the "kind" the config must name (the inpainter's KIND).
   Returns:
     (models dict name -> keras.Model, config dict, arrays dict name -> np array).
   Raises:
-    FileNotFoundError when there is no inpainter.json.
+    FileNotFoundError when there is no inpainter.json; InputError when it names
+    another kind of inpainter.
   """
   if not os.path.isfile(os.path.join(path, CONFIG_FILE)):
     path = os.path.join(path, NETWORKS_DIR)
@@ -269,6 +325,8 @@ def read_networks(path, custom_objects=None):
     raise FileNotFoundError(f"no {CONFIG_FILE} in {path}")
   with open(config_path) as f:
     config = json.load(f)
+  if kind is not None and config.get("kind") != kind:
+    raise InputError(f"{path} holds a {config.get('kind')!r} inpainter, not {kind!r}")
   models = {name: keras.saving.load_model(os.path.join(path, f"{name}.keras"),
                                           custom_objects=custom_objects, compile=False)
             for name in config.pop("models")}

@@ -64,6 +64,11 @@ def write_png(path, image01):
   atomic_write(path, lambda f: Image.fromarray(to_uint8(image01)).save(f, "PNG"))
 
 
+def write_text(path, text):
+  """Writes a text file (CSV, markdown, flags), atomically."""
+  atomic_write(path, lambda f: f.write(text), mode="w")
+
+
 def atomic_write(path, write_fn, mode="wb"):
   """Calls write_fn(file) on a temp file beside `path`, then renames it."""
   directory = os.path.dirname(os.path.abspath(path))

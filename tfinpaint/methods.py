@@ -24,11 +24,13 @@ the three presets of paper 000.
 """
 
 import dataclasses
+import importlib
 import json
 import os
 
 import numpy as np
 
+from tfinpaint import masks as masks_lib
 from tfinpaint.errors import InputError
 
 BASELINES = ("telea", "navier_stokes", "patchmatch")
@@ -37,9 +39,14 @@ SEMANTIC_METHODS = ("yeh", "semantic", "full")
 LEARNED = CLASSIFIER_METHODS + SEMANTIC_METHODS
 NAMES = LEARNED + BASELINES
 
+# The same names as tfinpaint.export.NETWORKS_DIR / CONFIG_FILE and the inpainters' KIND,
+# repeated so that a wrong --model_dir fails before TensorFlow is imported (tested equal).
 NETWORKS_DIR = "networks"
 CONFIG_FILE = "inpainter.json"
 CLASSIFIER_KIND = "classifier_guided"
+SEMANTIC_KIND = "semantic"
+_INPAINTER_MODULES = {CLASSIFIER_KIND: "tfinpaint.inpainting.classifier_guided",
+                      SEMANTIC_KIND: "tfinpaint.inpainting.semantic"}
 
 
 def baseline(name):
@@ -108,22 +115,27 @@ class Exported:
     return self.kind == CLASSIFIER_KIND or getattr(self.inpainter, "classifier", None) is not None
 
 
-def read_kind(path):
-  """The "kind" recorded in <path>/networks/inpainter.json, with a one-line error if absent."""
-  config = os.path.join(path, NETWORKS_DIR, CONFIG_FILE)
+def read_config(path):
+  """<path>/networks/inpainter.json as a dict (kind, config, ...), with one-line errors."""
+  config_path = os.path.join(path, NETWORKS_DIR, CONFIG_FILE)
   if not os.path.isdir(path):
     raise InputError(f"no such model folder: {path}")
   try:
-    with open(config) as f:
-      kind = json.load(f).get("kind")
+    with open(config_path) as f:
+      config = json.load(f)
   except FileNotFoundError:
     raise InputError(f"{path} is not an exported model (no {NETWORKS_DIR}/{CONFIG_FILE}); "
                      "export one with bin.export") from None
-  except (OSError, ValueError, AttributeError) as e:
-    raise InputError(f"cannot read {config}: {e}") from None
-  if not kind:
-    raise InputError(f"{config} names no inpainter kind")
-  return kind
+  except (OSError, ValueError) as e:
+    raise InputError(f"cannot read {config_path}: {e}") from None
+  if not isinstance(config, dict) or not config.get("kind"):
+    raise InputError(f"{config_path} names no inpainter kind")
+  return config
+
+
+def read_kind(path):
+  """The "kind" recorded in <path>/networks/inpainter.json, with a one-line error if absent."""
+  return read_config(path)["kind"]
 
 
 def load(path, *, iterations=None, **overrides):
@@ -139,33 +151,22 @@ def load(path, *, iterations=None, **overrides):
   Returns:
     an Exported.
   """
-  kind = read_kind(path)
+  config = read_config(path)
+  kind = config["kind"]
+  if kind not in _INPAINTER_MODULES:
+    raise InputError(f"{path}: inpainter kind {kind!r} is not supported by this version")
   overrides = {k: v for k, v in overrides.items() if v is not None}
+  exported_cap = (config.get("config") or {}).get("max_iterations", 0)
+  if iterations is not None and iterations > exported_cap:
+    overrides.setdefault("max_iterations", int(iterations))
   try:
-    if kind == CLASSIFIER_KIND:
-      from tfinpaint.inpainting import classifier_guided  # pylint: disable=g-import-not-at-top
-      config = _read_config(path)["config"]
-      if iterations is not None and iterations > config.get("max_iterations", 0):
-        overrides.setdefault("max_iterations", int(iterations))
-      inpainter = classifier_guided.load_networks(path, **overrides)
-    else:
-      from tfinpaint.inpainting import semantic  # pylint: disable=g-import-not-at-top
-      loader = getattr(semantic, "load_networks", None)
-      if loader is None or kind != getattr(semantic, "KIND", kind):
-        raise InputError(f"{path}: inpainter kind {kind!r} is not supported by this version")
-      if iterations is not None:
-        overrides.setdefault("max_iterations", int(iterations))
-      inpainter = loader(path, **overrides)
+    module = importlib.import_module(_INPAINTER_MODULES[kind])
+    inpainter = module.load_networks(path, **overrides)
   except (ValueError, TypeError, OSError) as e:
     if isinstance(e, InputError):
       raise
     raise InputError(f"cannot rebuild the inpainter in {path}: {e}") from None
   return Exported(path=path, kind=kind, inpainter=inpainter, overrides=overrides)
-
-
-def _read_config(path):
-  with open(os.path.join(path, NETWORKS_DIR, CONFIG_FILE)) as f:
-    return json.load(f)
 
 
 def _np(out):
@@ -271,7 +272,7 @@ def semantic(exported, preset, *, iterations=None, seed=0, weights=None):
   def module_for(mask_name):
     w = dict(config["weights"])
     if per_mask:
-      kind = mask_name if mask_name in ("center", "left", "random", "pattern") else "file"
+      kind = mask_name if mask_name in masks_lib.NAMES else "file"
       w.update({k: v for k, v in losses.paper_weights(kind).items() if k != "layers"})
     w.update(weights or {})
     key = json.dumps(w, sort_keys=True)

@@ -49,6 +49,7 @@ import tensorflow as tf
 
 from tfinpaint import export as export_lib
 from tfinpaint import images
+from tfinpaint.errors import InputError
 
 INITS = ("diffusion", "class_mean", "zeros")
 KIND = "classifier_guided"
@@ -73,7 +74,7 @@ PRESETS = {
 def defaults_for(kind):
   """Recommended constructor arguments for "digits" or "faces" (a fresh dict)."""
   if kind not in PRESETS:
-    raise ValueError(f"no preset for {kind!r}: expected one of {', '.join(PRESETS)}")
+    raise InputError(f"no preset for {kind!r}: expected one of {', '.join(PRESETS)}")
   return dict(PRESETS[kind])
 
 
@@ -235,9 +236,9 @@ class ClassifierInpainter(tf.Module):
     """
     super().__init__(name=name)
     if init not in INITS:
-      raise ValueError(f"init must be one of {INITS}, got {init!r}")
+      raise InputError(f"init must be one of {INITS}, got {init!r}")
     if init == "class_mean" and class_means is None:
-      raise ValueError("init='class_mean' needs class_means [num_classes, H, W, C]")
+      raise InputError("init='class_mean' needs class_means [num_classes, H, W, C]")
     self.classifier = classifier
     self.num_classes = int(num_classes)
     self.image_shape = tuple(int(d) for d in image_shape)
@@ -245,7 +246,7 @@ class ClassifierInpainter(tf.Module):
     if class_means is not None:
       class_means = np.asarray(class_means, np.float32)
       if class_means.shape != (self.num_classes,) + self.image_shape:
-        raise ValueError(f"class_means must be {(self.num_classes,) + self.image_shape}, "
+        raise InputError(f"class_means must be {(self.num_classes,) + self.image_shape}, "
                          f"got {class_means.shape}")
       self.class_means = tf.constant(class_means)
     self.step_size = float(step_size)
@@ -409,9 +410,7 @@ def load_networks(path, custom_objects=None, **overrides):
 
   `overrides` replace constructor arguments (e.g. snapshot_every for a CLI plot).
   """
-  models, config, arrays = export_lib.read_networks(path, custom_objects)
-  if config.get("kind") != KIND:
-    raise ValueError(f"{path} holds a {config.get('kind')!r} inpainter, not {KIND!r}")
+  models, config, arrays = export_lib.read_networks(path, custom_objects, kind=KIND)
   kwargs = dict(config["config"], **overrides)
   return ClassifierInpainter(models["classifier"], class_means=arrays.get("class_means"),
                              **kwargs)
@@ -441,33 +440,19 @@ def export(inpainter, base_dir, version, *, iterations=None, max_iterations=None
   Returns:
     The version directory.
   """
-  cap = inpainter.max_iterations if max_iterations is None else min(int(max_iterations),
-                                                                     inpainter.max_iterations)
-  fixed = cap if iterations is None else min(int(iterations), cap)
-
   def run(image, mask, label, iters, seed_):
     image, mask = export_lib.validate_inputs(image, mask, inpainter.image_shape)
     label = export_lib.validate_label(label, tf.shape(image)[0], inpainter.num_classes)
-    out = inpainter.inpaint(images.to_signed(image), mask, label,
-                            export_lib.clamp_iterations(iters, cap), tf.cast(seed_, tf.int32))
-    out = dict(out)
+    out = dict(inpainter.inpaint(images.to_signed(image), mask, label, iters, seed_))
     out["inpainted"] = images.to_unit(out["inpainted"])
     if "snapshots" in out:
       out["snapshots"] = images.to_unit(out["snapshots"])
     return out
 
-  def serving_default(image, mask, label):
-    return run(image, mask, label, tf.constant(fixed), tf.constant(int(seed)))
-
-  def inpaint_with_options(image, mask, label, iterations, seed):
-    return run(image, mask, label, iterations, seed)
-
   specs = [tf.TensorSpec(None, tf.float32, name="image"),
            tf.TensorSpec(None, tf.float32, name="mask"),
            tf.TensorSpec(None, tf.int32, name="label")]
-  options = specs + [tf.TensorSpec([], tf.int32, name="iterations"),
-                     tf.TensorSpec([], tf.int32, name="seed")]
-  return export_lib.write_savedmodel(
-      base_dir, version, models=[inpainter.classifier], overwrite=overwrite,
-      endpoints={"serving_default": (serving_default, specs),
-                 "inpaint_with_options": (inpaint_with_options, options)})
+  return export_lib.write_inpainter(
+      base_dir, version, run=run, input_specs=specs, models=[inpainter.classifier],
+      module_max=inpainter.max_iterations, iterations=iterations, max_iterations=max_iterations,
+      seed=seed, overwrite=overwrite)

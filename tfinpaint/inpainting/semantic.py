@@ -16,6 +16,7 @@ Procedure (paper 000 Sections 2-3, Yeh et al. 2017):
     into the known pixels.
 """
 
+import importlib
 import json
 
 import tensorflow as tf
@@ -317,10 +318,8 @@ def load_networks(path, custom_objects=None, **overrides):
   override is merged into the exported weights rather than replacing them.
   """
   # Registers googlenet's custom layers, which classifier.keras may contain.
-  import tfinpaint.models.googlenet  # noqa: F401  pylint: disable=g-import-not-at-top
-  models, config, _ = export_lib.read_networks(path, custom_objects)
-  if config.get("kind") != KIND:
-    raise ValueError(f"{path} holds a {config.get('kind')!r} inpainter, not {KIND!r}")
+  importlib.import_module("tfinpaint.models.googlenet")
+  models, config, _ = export_lib.read_networks(path, custom_objects, kind=KIND)
   kwargs = dict(config["config"])
   weights = overrides.pop("weights", None)
   if weights:
@@ -353,34 +352,21 @@ def export(inpainter, base_dir, version, *, iterations=None, max_iterations=None
   Returns:
     The version directory.
   """
-  cap = inpainter.max_iterations if max_iterations is None else min(int(max_iterations),
-                                                                     inpainter.max_iterations)
-  fixed = cap if iterations is None else min(int(iterations), cap)
-
   def run(image, mask, iters, seed_):
     image, mask = export_lib.validate_inputs(image, mask, inpainter.image_shape)
-    out = inpainter.inpaint(images.to_signed(image), mask,
-                            export_lib.clamp_iterations(iters, cap), tf.cast(seed_, tf.int32))
+    out = inpainter.inpaint(images.to_signed(image), mask, iters, seed_)
     flat = {k: v for k, v in out.items() if k != "losses"}
     flat.update({f"loss_{term}": trace for term, trace in out["losses"].items()})
     flat["inpainted"] = images.to_unit(out["inpainted"])
     flat["generated"] = images.to_unit(out["generated"])
     return flat
 
-  def serving_default(image, mask):
-    return run(image, mask, tf.constant(fixed), tf.constant(int(seed)))
-
-  def inpaint_with_options(image, mask, iterations, seed):  # pylint: disable=redefined-outer-name
-    return run(image, mask, iterations, seed)
-
   specs = [tf.TensorSpec(None, tf.float32, name="image"),
            tf.TensorSpec(None, tf.float32, name="mask")]
-  options = specs + [tf.TensorSpec([], tf.int32, name="iterations"),
-                     tf.TensorSpec([], tf.int32, name="seed")]
   models = [inpainter.generator, inpainter.discriminator]
   if inpainter.classifier is not None:
     models.append(inpainter.classifier)
-  return export_lib.write_savedmodel(
-      base_dir, version, models=models, overwrite=overwrite,
-      endpoints={"serving_default": (serving_default, specs),
-                 "inpaint_with_options": (inpaint_with_options, options)})
+  return export_lib.write_inpainter(
+      base_dir, version, run=run, input_specs=specs, models=models,
+      module_max=inpainter.max_iterations, iterations=iterations, max_iterations=max_iterations,
+      seed=seed, overwrite=overwrite)

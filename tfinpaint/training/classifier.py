@@ -19,6 +19,7 @@ import os
 import keras
 import tensorflow as tf
 
+from tfinpaint import images as images_lib
 from tfinpaint.errors import InputError
 from tfinpaint.training import loop
 
@@ -93,7 +94,7 @@ def patches(ds, *, repeats=5, patch_min=7, patch_max=20, face_patches=False,
     inside = inside_rows[:, None, None] & inside_cols[None, :, None]  # [H, W, 1]
     patch = tf.where(inside, image, BLACK)
     if face_patches:
-      unit = (image + 1.0) / 2.0
+      unit = images_lib.to_unit(image)
       inside_f = tf.cast(inside, image.dtype)
       count = tf.cast(h * w * tf.shape(image)[-1], image.dtype)
       energy = tf.reduce_sum(tf.square(unit) * inside_f) / count

@@ -1,0 +1,1 @@
+"""pytest suite, one test module per library module (shared helpers in helpers.py)."""

@@ -1,0 +1,1 @@
+"""Inpainting procedures (pure tf.Modules), their losses, optimiser step, blending and baselines."""

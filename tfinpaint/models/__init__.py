@@ -1,0 +1,1 @@
+"""Keras 3 model builders (DCGAN, GoogLeNet, LeNet); they know nothing of training."""

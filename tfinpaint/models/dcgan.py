@@ -1,0 +1,95 @@
+"""DCGAN generator and discriminator (Radford et al. 2016), as in paper 000.
+
+The semantic inpainter optimises the latent z of this generator and uses the
+discriminator's logit as its prior loss, so both are plain Keras functional
+models that know nothing about training: `build_generator` maps z [N, z_dim]
+to an image in [-1, 1] (tanh) and `build_discriminator` maps an image to one
+pre-sigmoid logit [N, 1].
+
+Architecture (Radford et al., Section 3 and Figure 1; ChengBinJin's
+implementation used by paper 000):
+  generator:      dense z -> b x b x (width * 2^(n-1)), BatchNorm, ReLU, then
+                  n transposed 5x5 stride-2 convs that halve the channels, each
+                  with BatchNorm + ReLU except the last, which maps to
+                  `channels` with tanh.
+  discriminator:  n strided 5x5 convs (width, 2 width, ..., width * 2^(n-1))
+                  with LeakyReLU 0.2, BatchNorm after every conv except the
+                  first (Radford: "not applying batchnorm to the discriminator
+                  input layer"; the issue's "BatchNorm after the first" is read
+                  as "from the first hidden layer on"), then flatten -> dense
+                  logit.
+Image sizes: any size = b * 2^n with a start size b in 4..7 and n >= 1,
+e.g. 64 (4 * 2^4), 32 (4 * 2^3), 28 (7 * 2^2), 48 (6 * 2^3).
+Weights start from N(0, 0.02) as in the paper.
+"""
+
+import keras
+from keras import layers
+
+from tfinpaint.errors import InputError
+
+_INIT_STDDEV = 0.02
+_BN = dict(momentum=0.9, epsilon=1e-5)  # the TF DCGAN implementations' values.
+
+
+def start_size(image_size):
+  """Returns (b, n) with image_size = b * 2^n, 4 <= b <= 7, n >= 1."""
+  size, n = int(image_size), 0
+  while size % 2 == 0 and size > 7:
+    size //= 2
+    n += 1
+  if n < 1 or not 4 <= size <= 7:
+    raise InputError(f"DCGAN image_size must be b * 2^n with b in 4..7 and n >= 1 "
+                     f"(e.g. 28, 32, 64), got {image_size}")
+  return size, n
+
+
+def _check(channels, width, z_dim=1):
+  if channels not in (1, 3):
+    raise InputError(f"channels must be 1 or 3, got {channels}")
+  if width < 1 or z_dim < 1:
+    raise InputError(f"width and z_dim must be positive, got width={width} z_dim={z_dim}")
+
+
+def _init():
+  return keras.initializers.RandomNormal(stddev=_INIT_STDDEV)
+
+
+def build_generator(image_size=64, channels=3, z_dim=100, width=64):
+  """DCGAN generator: z [N, z_dim] -> image [N, image_size, image_size, channels] in [-1, 1]."""
+  _check(channels, width, z_dim)
+  base, n = start_size(image_size)
+  z = keras.Input((z_dim,), name="z")
+  ch = width * 2 ** (n - 1)
+  x = layers.Dense(base * base * ch, use_bias=False, kernel_initializer=_init(),
+                   name="project")(z)
+  x = layers.Reshape((base, base, ch), name="reshape")(x)
+  x = layers.BatchNormalization(name="project_bn", **_BN)(x)
+  x = layers.ReLU(name="project_relu")(x)
+  for i in range(1, n):
+    ch //= 2
+    x = layers.Conv2DTranspose(ch, 5, strides=2, padding="same", use_bias=False,
+                               kernel_initializer=_init(), name=f"deconv{i}")(x)
+    x = layers.BatchNormalization(name=f"deconv{i}_bn", **_BN)(x)
+    x = layers.ReLU(name=f"deconv{i}_relu")(x)
+  x = layers.Conv2DTranspose(channels, 5, strides=2, padding="same", kernel_initializer=_init(),
+                             name=f"deconv{n}")(x)
+  image = layers.Activation("tanh", name="tanh")(x)
+  return keras.Model(z, image, name="generator")
+
+
+def build_discriminator(image_size=64, channels=3, width=64):
+  """DCGAN discriminator: image [N, H, W, C] in [-1, 1] -> logit [N, 1] (pre-sigmoid)."""
+  _check(channels, width)
+  _, n = start_size(image_size)
+  image = keras.Input((image_size, image_size, channels), name="image")
+  x = image
+  for i in range(n):
+    x = layers.Conv2D(width * 2 ** i, 5, strides=2, padding="same", use_bias=(i == 0),
+                      kernel_initializer=_init(), name=f"conv{i + 1}")(x)
+    if i > 0:
+      x = layers.BatchNormalization(name=f"conv{i + 1}_bn", **_BN)(x)
+    x = layers.LeakyReLU(negative_slope=0.2, name=f"conv{i + 1}_lrelu")(x)
+  x = layers.Flatten(name="flatten")(x)
+  logit = layers.Dense(1, kernel_initializer=_init(), name="logit")(x)
+  return keras.Model(image, logit, name="discriminator")

@@ -1,0 +1,1 @@
+"""Training: one loop core (strategy, checkpoints, summaries) and the programs built on it."""

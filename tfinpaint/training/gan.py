@@ -1,0 +1,167 @@
+"""DCGAN training (paper 000, Section 2.2) on the shared loop core.
+
+Only the GAN-specific part lives here: the per-replica step with the standard
+non-saturating losses (sigmoid cross-entropy on the discriminator's logits:
+D learns real -> 1, fake -> 0; G learns D(G(z)) -> 1), two Adam optimizers
+(lr 2e-4, beta1 0.5 as in Radford et al. and the paper) and the sample-grid
+hook. Strategy, checkpoints and resume, scalars, progress and ETA come from
+`loop.run`.
+
+z is drawn uniformly from [-1, 1], the box the semantic inpainter clips z to,
+from a tf.random.Generator that is checkpointed (and gives every replica its
+own stream). Sample grids use one fixed z and run the generator in inference
+mode (BatchNorm moving statistics), i.e. exactly as the inpainter will.
+Horizontal flips are the dataset's job: data.load(..., flip=True).
+"""
+
+import os
+
+import numpy as np
+import keras
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from tfinpaint import images
+from tfinpaint.errors import InputError
+from tfinpaint.training import loop
+
+_SHUFFLE_BUFFER = 10000
+
+
+def _batched(train_ds, batch_size, seed):
+  """(image, label) or image elements -> repeated, shuffled batches of images."""
+  spec = train_ds.element_spec
+  if isinstance(spec, tuple):
+    train_ds = train_ds.map(lambda image, *_: image)
+  return (train_ds.shuffle(_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+          .repeat().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+
+
+def _check(generator, discriminator, train_ds, z_dim, batch_size, strategy):
+  spec = train_ds.element_spec
+  image_spec = spec[0] if isinstance(spec, tuple) else spec
+  image_shape = tuple(discriminator.input_shape[1:])
+  if tuple(image_spec.shape) != image_shape:
+    raise InputError(f"dataset images are {tuple(image_spec.shape)}, the discriminator "
+                     f"takes {image_shape}")
+  if tuple(generator.output_shape[1:]) != image_shape:
+    raise InputError(f"generator makes {tuple(generator.output_shape[1:])} images, the "
+                     f"discriminator takes {image_shape}")
+  if generator.input_shape[-1] != z_dim:
+    raise InputError(f"z_dim={z_dim} but the generator takes z of size "
+                     f"{generator.input_shape[-1]}")
+  if batch_size < 1 or batch_size % strategy.num_replicas_in_sync:
+    raise InputError(f"batch_size {batch_size} must be a positive multiple of the "
+                     f"{strategy.num_replicas_in_sync} replicas")
+
+
+def sample_grid(generator, z, columns=8):
+  """Generator images for fixed z (inference mode) tiled into one [0, 1] image."""
+  fake = images.to_unit(np.asarray(generator(z, training=False)))
+  rows = len(fake) // columns
+  cols = [fake[j * rows:(j + 1) * rows] for j in range(columns)]
+  scale = 2 if fake.shape[1] <= 32 else 1
+  return images.grid(cols, pad=2, scale=scale)
+
+
+def write_image_summary(logdir, tag, image01, step):
+  """One TensorBoard image (what tensorboard's summary.image writes, from core TF only).
+
+  tensorflow-cpu does not install the tensorboard package that tf.summary.image
+  needs, so the plugin's format is written directly: [width, height, png].
+  """
+  png = tf.io.encode_png(images.to_uint8(image01)[..., None] if image01.shape[-1] == 1
+                         else images.to_uint8(image01))
+  tensor = tf.stack([tf.as_string(image01.shape[1]), tf.as_string(image01.shape[0]), png])
+  metadata = summary_pb2.SummaryMetadata(
+      plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images"))
+  writer = tf.summary.create_file_writer(logdir)
+  with writer.as_default():
+    tf.summary.write(tag, tensor, step=step, metadata=metadata)
+  writer.close()
+
+
+def train(generator, discriminator, train_ds, *, workdir, strategy, num_steps=13000,
+          batch_size=64, learning_rate=2e-4, beta1=0.5, z_dim=100, sample_every=500,
+          log_every=100, checkpoint_every=1000, seed=0, num_samples=64):
+  """Trains a DCGAN; resumes from workdir/checkpoints when present.
+
+  Args:
+    generator, discriminator: models from tfinpaint.models.dcgan, built by the
+      caller inside `strategy.scope()`.
+    train_ds: UNBATCHED tf.data.Dataset of (image [-1, 1], label) as returned
+      by data.load (labels are ignored) or of images; shuffled, repeated and
+      batched here.
+    workdir: checkpoints/, summaries/ (scalars; summaries/samples/ the sample
+      images) and samples/step_XXXXXX.png grids.
+    strategy: the tf.distribute.Strategy (loop.make_strategy).
+    num_steps: total steps (one D and one G update each); 13000 in the paper.
+    batch_size: global batch (64 in the paper).
+    learning_rate, beta1: Adam for both networks (2e-4, 0.5).
+    z_dim: latent size (the generator's input).
+    sample_every: steps between sample grids (0 = none).
+    log_every, checkpoint_every: see loop.run.
+    seed: shuffling, z sampling and the fixed sample z.
+    num_samples: images per grid (a multiple of 8 is tiled 8 columns wide).
+  Returns:
+    loop.run's dict: the last step's float metrics (d_loss, g_loss, d_real,
+    d_fake: mean D probabilities on real and fake) and "step", plus
+    "sample_path" (str) of the last grid written in this call, if any.
+  """
+  _check(generator, discriminator, train_ds, z_dim, batch_size, strategy)
+  with strategy.scope():
+    g_opt = keras.optimizers.Adam(learning_rate, beta_1=beta1, name="g_adam")
+    d_opt = keras.optimizers.Adam(learning_rate, beta_1=beta1, name="d_adam")
+    g_opt.build(generator.trainable_variables)
+    d_opt.build(discriminator.trainable_variables)
+    rng = tf.random.Generator.from_seed(seed)
+  replicas = float(strategy.num_replicas_in_sync)
+
+  def ce(logits, value):
+    return tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.fill(tf.shape(logits), value), logits=logits)[:, 0]
+
+  def train_step(real):
+    z = rng.uniform([tf.shape(real)[0], z_dim], -1.0, 1.0)
+    with tf.GradientTape() as tape:
+      fake = generator(z, training=True)
+      real_logit = discriminator(real, training=True)
+      fake_logit = discriminator(fake, training=True)
+      d_loss = tf.reduce_mean(ce(real_logit, 1.0) + ce(fake_logit, 0.0))
+      scaled = d_loss / replicas  # gradients are summed over replicas
+    grads = tape.gradient(scaled, discriminator.trainable_variables)
+    d_opt.apply_gradients(zip(grads, discriminator.trainable_variables))
+    with tf.GradientTape() as tape:
+      g_logit = discriminator(generator(z, training=True), training=True)
+      g_loss = tf.reduce_mean(ce(g_logit, 1.0))
+      scaled = g_loss / replicas
+    grads = tape.gradient(scaled, generator.trainable_variables)
+    g_opt.apply_gradients(zip(grads, generator.trainable_variables))
+    return dict(d_loss=d_loss, g_loss=g_loss,
+                d_real=tf.reduce_mean(tf.sigmoid(real_logit)),
+                d_fake=tf.reduce_mean(tf.sigmoid(fake_logit)))
+
+  fixed_z = np.random.RandomState(seed).uniform(-1.0, 1.0, (num_samples, z_dim))
+  fixed_z = fixed_z.astype(np.float32)
+  sample_dir = os.path.join(workdir, "samples")
+  written = {}
+
+  def write_samples(step, metrics):
+    del metrics
+    grid = sample_grid(generator, fixed_z, columns=8 if num_samples % 8 == 0 else 1)
+    path = os.path.join(sample_dir, f"step_{step:06d}.png")
+    images.write_png(path, grid)
+    if loop.is_chief(strategy):
+      write_image_summary(os.path.join(workdir, "summaries", "samples"), "samples", grid, step)
+    written["sample_path"] = path
+
+  hooks = [(sample_every, write_samples)] if sample_every else []
+  metrics = loop.run(
+      workdir=workdir, strategy=strategy,
+      checkpoint=dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt,
+                      d_optimizer=d_opt, rng=rng),
+      train_step=train_step, dataset=_batched(train_ds, batch_size, seed), num_steps=num_steps,
+      log_every=log_every, checkpoint_every=checkpoint_every, hooks=hooks)
+  if sample_every and len(metrics) > 1 and num_steps % sample_every:
+    write_samples(num_steps, metrics)  # the final generator, when the hook missed it.
+  return dict(metrics, **written)
