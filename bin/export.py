@@ -87,7 +87,7 @@ def _export_classifier(model, workdir, export_dir):
   test_ds, _ = cli.load_split("test", size, channels)
   accuracy = classifier.evaluate(net, test_ds, 256)
   iterations = min(FLAGS.iterations or cap, cap)
-  classifier_guided.save_networks(inpainter, export_dir)
+  classifier_guided.save_networks(inpainter, export_dir, serving_iterations=iterations)
   version_dir = classifier_guided.export(inpainter, export_dir, FLAGS.export_version,
                                          iterations=iterations, max_iterations=cap,
                                          seed=FLAGS.seed, overwrite=FLAGS.overwrite)
@@ -131,7 +131,7 @@ def _export_semantic(workdir, export_dir):
       gan["generator"], gan["discriminator"], endpoints, z_dim=FLAGS.z_dim, image_shape=shape,
       preset=preset, weights=weights or None, max_iterations=cap, **kwargs)
   iterations = min(FLAGS.iterations or cap, cap)
-  semantic.save_networks(inpainter, export_dir)
+  semantic.save_networks(inpainter, export_dir, serving_iterations=iterations)
   version_dir = semantic.export(inpainter, export_dir, FLAGS.export_version,
                                 iterations=iterations, max_iterations=cap, seed=FLAGS.seed,
                                 overwrite=FLAGS.overwrite)

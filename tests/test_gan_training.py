@@ -55,7 +55,14 @@ def test_step_samples_and_resume(tmp_path):
   grid = np.asarray(Image.open(png))
   assert grid.shape == (2 * (8 * 34 + 2), 2 * (8 * 34 + 2))  # 8x8 cells of 32 px + 2 px pad, x2
   assert out["sample_path"] == png
-  assert glob.glob(os.path.join(workdir, "summaries", "samples", "events.out.tfevents.*"))
+  events, = glob.glob(os.path.join(workdir, "summaries", "samples", "events.out.tfevents.*"))
+  values = [(e.step, v) for e in tf.compat.v1.train.summary_iterator(events)
+            for v in e.summary.value if v.tag == "samples"]
+  assert len(values) == 1 and values[0][0] == 1
+  assert values[0][1].metadata.plugin_data.plugin_name == "images"
+  width, height, png_bytes = tf.make_ndarray(values[0][1].tensor)
+  assert (int(width), int(height)) == (grid.shape[1], grid.shape[0])
+  np.testing.assert_array_equal(tf.io.decode_png(png_bytes)[..., 0], grid)
 
   # A fresh, differently initialised pair resumes from the checkpoint (that training then
   # continues from the restored step is loop.run's job, tested in test_loop.py).

@@ -15,7 +15,7 @@ def _tiny_export(seed):
                                               step_size=2.0, lambda_tv=0.05, epsilon=0.0,
                                               max_iterations=5)
   return methods.Exported(path=f"tiny{seed}", kind=methods.CLASSIFIER_KIND, inpainter=inp,
-                          overrides={})
+                          overrides={}, iterations=5)
 
 
 def test_ablations_tv_only_ignores_the_classifier_and_diffusion_only_is_the_init():
@@ -68,7 +68,21 @@ def test_load_rebuilds_both_kinds_and_raises_the_cap(tmp_path):
   cg = methods.load(str(tmp_path / "cg"), iterations=9, jitter=1)
   assert cg.kind == methods.CLASSIFIER_KIND and cg.inpainter.max_iterations == 9
   assert cg.inpainter.jitter == 1 and cg.overrides == {"max_iterations": 9, "jitter": 1}
+  # Without a recorded serving count the default is the module's cap.
+  assert cg.iterations == 9 and methods.load(str(tmp_path / "cg")).iterations == 5
   with pytest.raises(InputError, match="inpainter kind 'other'"):
     (tmp_path / "other" / "networks").mkdir(parents=True)
     (tmp_path / "other" / "networks" / "inpainter.json").write_text('{"kind": "other"}')
     methods.load(str(tmp_path / "other"))
+
+
+def test_default_iterations_are_the_served_ones(tmp_path):
+  # bin.inpaint / bin.evaluate without --iterations must run what serving_default runs.
+  inp = _tiny_export(0).inpainter
+  classifier_guided.save_networks(inp, tmp_path / "cg", serving_iterations=3)
+  loaded = methods.load(str(tmp_path / "cg"))
+  assert loaded.iterations == 3 and loaded.inpainter.max_iterations == 5
+  x = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 1)).astype(np.float32)
+  m = masks.make("center", 2, 16, 16)
+  out = methods.make("classifier", [loaded], label=1, true_labels=False)(x, m, None, "center")
+  assert (out["iterations"] == 3).all()

@@ -87,6 +87,7 @@ class Exported:
   kind: str
   inpainter: object
   overrides: dict
+  iterations: int  # default iteration count: serving_default's, else the module's cap
 
   @property
   def name(self):
@@ -166,7 +167,9 @@ def load(path, *, iterations=None, **overrides):
     if isinstance(e, InputError):
       raise
     raise InputError(f"cannot rebuild the inpainter in {path}: {e}") from None
-  return Exported(path=path, kind=kind, inpainter=inpainter, overrides=overrides)
+  default_iterations = config.get("serving_iterations") or inpainter.max_iterations
+  return Exported(path=path, kind=kind, inpainter=inpainter, overrides=overrides,
+                  iterations=int(default_iterations))
 
 
 def _np(out):
@@ -186,7 +189,7 @@ def classifier(exported, *, iterations=None, seed=0, label=-1, true_labels=True)
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   inp = exported.inpainter
-  its = inp.max_iterations if iterations is None else int(iterations)
+  its = exported.iterations if iterations is None else int(iterations)
   if not -1 <= int(label) < inp.num_classes:
     raise InputError(f"label {label} is out of range: the model has {inp.num_classes} classes "
                      "(-1 = try every label)")
@@ -286,7 +289,7 @@ def semantic(exported, preset, *, iterations=None, seed=0, weights=None):
   def fn(images, masks, labels=None, mask_name=None):
     del labels
     module = module_for(mask_name)
-    its = module.max_iterations if iterations is None else int(iterations)
+    its = exported.iterations if iterations is None else int(iterations)
     out = module.inpaint(tf.constant(images, tf.float32), tf.constant(masks, tf.float32),
                          tf.constant(its, tf.int32), tf.constant(seed, tf.int32))
     return _np(out)

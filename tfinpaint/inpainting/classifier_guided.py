@@ -395,14 +395,19 @@ class ClassifierInpainter(tf.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def save_networks(inpainter, base_dir, overwrite=True):
-  """Writes `<base_dir>/networks/` (classifier.keras, inpainter.json, class_means.npy)."""
+def save_networks(inpainter, base_dir, overwrite=True, serving_iterations=None):
+  """Writes `<base_dir>/networks/` (classifier.keras, inpainter.json, class_means.npy).
+
+  serving_iterations: the serving_default iteration count, recorded so that the CLIs
+  run what the server runs.
+  """
   arrays = {}
   if inpainter.class_means is not None:
     arrays["class_means"] = inpainter.class_means.numpy()
   return export_lib.write_networks(
       base_dir, models={"classifier": inpainter.classifier},
-      config=dict(kind=KIND, config=inpainter.get_config()), arrays=arrays, overwrite=overwrite)
+      config=dict(kind=KIND, config=inpainter.get_config(), serving_iterations=serving_iterations),
+      arrays=arrays, overwrite=overwrite)
 
 
 def load_networks(path, custom_objects=None, **overrides):

@@ -300,14 +300,16 @@ class SemanticInpainter(tf.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def save_networks(inpainter, base_dir, overwrite=True):
+def save_networks(inpainter, base_dir, overwrite=True, serving_iterations=None):
   """Writes `<base_dir>/networks/`: generator.keras, discriminator.keras, [classifier.keras],
-  inpainter.json (kind "semantic" + `inpainter.config()`)."""
+  inpainter.json (kind "semantic" + `inpainter.config()` + the serving_default iteration
+  count, so the CLIs run what the server runs)."""
   models = {"generator": inpainter.generator, "discriminator": inpainter.discriminator}
   if inpainter.classifier is not None:
     models["classifier"] = inpainter.classifier
   return export_lib.write_networks(base_dir, models=models,
-                                   config=dict(kind=KIND, config=inpainter.config()),
+                                   config=dict(kind=KIND, config=inpainter.config(),
+                                               serving_iterations=serving_iterations),
                                    overwrite=overwrite)
 
 

@@ -70,8 +70,8 @@ def write_image_summary(logdir, tag, image01, step):
   tensorflow-cpu does not install the tensorboard package that tf.summary.image
   needs, so the plugin's format is written directly: [width, height, png].
   """
-  png = tf.io.encode_png(images.to_uint8(image01)[..., None] if image01.shape[-1] == 1
-                         else images.to_uint8(image01))
+  pixels = images.to_uint8(image01)
+  png = tf.io.encode_png(pixels[..., None] if pixels.ndim == 2 else pixels)
   tensor = tf.stack([tf.as_string(image01.shape[1]), tf.as_string(image01.shape[0]), png])
   metadata = summary_pb2.SummaryMetadata(
       plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="images"))
