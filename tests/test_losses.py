@@ -139,3 +139,18 @@ def test_presets_and_paper_weights():
   assert random["lambda_p"] == 0.003
   with pytest.raises(InputError):
     losses.paper_weights("triangle")
+
+
+def test_weights_for_mask_applies_the_papers_random_rule_to_any_weights():
+  tuned = dict(lambda_c=1.0, lambda_p=0.003, lambda_inp=3.0, lambda_sem=10.0, lambda_cat=1.0,
+               layers={"inception_3b": 1.0})
+  assert losses.weights_for_mask(tuned, "center") == tuned
+  assert losses.weights_for_mask(tuned, "left") == tuned
+  random = losses.weights_for_mask(tuned, "random")
+  assert (random["lambda_inp"], random["lambda_sem"], random["lambda_cat"]) == (30.0, 100.0, 10.0)
+  assert random["lambda_c"] == 1.0 and random["lambda_p"] == 0.003
+  # The paper's literal values follow from the same rule.
+  assert losses.weights_for_mask(losses.paper_weights("center"), "random") == \
+      losses.paper_weights("random")
+  with pytest.raises(InputError):
+    losses.weights_for_mask(tuned, "triangle")

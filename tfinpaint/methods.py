@@ -258,9 +258,9 @@ def diffusion_only(exported):
 def semantic(exported, preset, *, iterations=None, seed=0, weights=None):
   """A paper-000 preset.
 
-  Loss weights: the exported ones; if those are the paper's (center/left) values, each
-  mask kind gets the paper's values for it (random masks: 10x inpainting, semantic and
-  categorical weights). `weights` overrides both.
+  Loss weights: the exported (center/left) ones, scaled for each mask kind by the paper's
+  rule (random masks: 10x inpainting, semantic and categorical weights; see
+  losses.weights_for_mask). `weights` overrides the result.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfinpaint.inpainting import losses  # pylint: disable=g-import-not-at-top
@@ -268,15 +268,9 @@ def semantic(exported, preset, *, iterations=None, seed=0, weights=None):
   config = base.config()
   cache = {}
 
-  paper_center = {k: v for k, v in losses.paper_weights("center").items() if k != "layers"}
-  exported_lambdas = {k: v for k, v in config["weights"].items() if k != "layers"}
-  per_mask = exported_lambdas == paper_center  # exported with the paper's weights
-
   def module_for(mask_name):
-    w = dict(config["weights"])
-    if per_mask:
-      kind = mask_name if mask_name in masks_lib.NAMES else "file"
-      w.update({k: v for k, v in losses.paper_weights(kind).items() if k != "layers"})
+    kind = mask_name if mask_name in masks_lib.NAMES else "file"
+    w = losses.weights_for_mask(config["weights"], kind)
     w.update(weights or {})
     key = json.dumps(w, sort_keys=True)
     if key not in cache:
