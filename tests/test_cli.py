@@ -19,7 +19,7 @@ import pytest
 
 from bin import cli
 from bin import flags as cli_flags  # pylint: disable=unused-import  (defines the flags)
-from tfinpaint import evaluation, images, masks
+from tfinpaint import data, evaluation, images, masks
 from tfinpaint.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -223,9 +223,22 @@ def test_inpaint_default_run(tmp_path):
   out = tmp_path / "out" / "inpaint"
   files = set(os.listdir(out))
   assert {"grid.png", "results.csv"} <= files
-  shipped = cli.find_shipped(cli.SHIPPED_DIGITS)
-  if shipped:
-    assert "with classifier" in proc.stdout and "grad_norm.png" in files
-  else:
-    assert "with patchmatch" in proc.stdout or "with telea" in proc.stdout
+  # The repository ships exported/digits_lenet, so the default is the learned method.
+  assert cli.find_shipped(cli.SHIPPED_DIGITS)
+  assert "with classifier" in proc.stdout and "grad_norm.png" in files
   assert len([f for f in files if f.endswith("_mask.png")]) >= 10
+
+
+def test_inpaint_illumination_mode(tmp_path):
+  # Paper 003, Section 4.4.2: the hole is every pixel darker than the threshold.
+  proc = run_cli("inpaint", "--illumination_threshold=0.5", "--iterations=5", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  out = tmp_path / "out" / "inpaint"
+  x, _ = data.sample_images("digits")
+  first_mask = sorted(f for f in os.listdir(out) if f.endswith("_mask.png"))[0]
+  filled = np.asarray(Image.open(out / first_mask)) > 0
+  np.testing.assert_array_equal(filled, images.to_unit(x[0, ..., 0]) < 0.5)
+  result = images.read_image(str(out / first_mask.replace("_mask", "")))
+  bright = ~filled
+  np.testing.assert_allclose(result[..., 0][bright], images.to_unit(x[0, ..., 0])[bright],
+                             atol=1 / 255)
