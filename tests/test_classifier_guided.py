@@ -285,3 +285,16 @@ def test_presets():
   assert cg.defaults_for("digits") is not cg.PRESETS["digits"]
   with pytest.raises(InputError, match="digits"):
     cg.defaults_for("cars")
+
+
+def test_energy_that_ignores_the_pixels_gives_a_zero_gradient_not_a_crash():
+  # tv_only (methods.py) swaps in logits that do not depend on x; with lambda_tv = 0 and no
+  # binary penalty nothing depends on x at all, and the descent must leave the init alone.
+  from tfinpaint import methods  # pylint: disable=g-import-not-at-top
+  inpainter = cg.ClassifierInpainter(methods._ConstantLogits(K), num_classes=K,  # pylint: disable=protected-access
+                                     image_shape=(H, W, 1), lambda_tv=0.0, epsilon=0.0,
+                                     max_iterations=3, init="zeros")
+  image, mask = random_images(2), center_mask(2)
+  out = inpainter.inpaint(image, mask, tf.constant([1, 2]), 3, 0)
+  expected = mask * image + (1 - mask) * -1.0
+  np.testing.assert_array_equal(out["inpainted"].numpy(), expected)

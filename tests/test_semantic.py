@@ -290,7 +290,24 @@ def test_per_image_stopping_freezes_a_converged_image(nets):
   # Everything converged at once: the loop stops after one gradient evaluation.
   out = stopping.inpaint(images[1:], masks[1:], 10, 9)
   np.testing.assert_array_equal(out["iterations"].numpy(), [0])
-  assert out["losses"]["context"].shape == (1, 2)
+  # The traces keep their full length (iterations + 1), holding the final value: their shape
+  # never depends on when a batch happened to stop.
+  held = out["losses"]["context"].numpy()
+  assert held.shape == (1, 11)
+  np.testing.assert_allclose(held, held[:, :1].repeat(11, axis=1), rtol=1e-6)
+
+
+def test_soft_masks_are_binarised_like_everywhere_else(nets):
+  # A mask value of 0.7 is "known" and 0.3 "missing", for the losses, the kept pixels and the
+  # blend alike (tfinpaint.masks.binarize), so the result equals the binary mask's.
+  g, d, _ = nets
+  images, masks = _batch(2)
+  soft = np.where(masks > 0.5, 0.7, 0.3).astype(np.float32)
+  yeh = SemanticInpainter(g, d, None, z_dim=Z_DIM, image_shape=(SIZE, SIZE, CHANNELS),
+                          num_starts=1, max_iterations=3, blend=True, blend_iterations=50)
+  a = yeh.inpaint(images, masks, 3, 5)["inpainted"].numpy()
+  b = yeh.inpaint(images, soft, 3, 5)["inpainted"].numpy()
+  np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_config_round_trip_and_bad_arguments(nets):

@@ -97,7 +97,7 @@ def classifier_reference(inpainter, image, mask, label, iterations, seed=0):
   out = []
   for i in range(len(image)):
     img = tf.constant(image[i:i + 1])
-    known = tf.cast(tf.constant(mask[i:i + 1]) >= 0.5, tf.float32)
+    known = masks_lib.binarize(mask[i:i + 1])
     free = 1.0 - known
     lab = tf.constant(label[i:i + 1], tf.int32)
     x = inpainter.initial_fill(img, known, lab)

@@ -165,3 +165,13 @@ def _positive_int(what, value):
   if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
     raise InputError(f"mask {what} must be a positive integer, got {value!r}")
   return int(value)
+
+
+def binarize(mask):
+  """Tensor mask -> float32 {0, 1} (1 = known), threshold 0.5.
+
+  Every inpainter, the Poisson blend and the served graphs accept masks with any values in
+  [0, 1]; this one threshold makes them agree on which pixels are known.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (masks.py stays TF-free to import)
+  return tf.cast(tf.convert_to_tensor(mask, tf.float32) >= 0.5, tf.float32)

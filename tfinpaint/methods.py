@@ -245,7 +245,7 @@ def diffusion_only(exported):
   config["init"] = "diffusion"
   init_only = classifier_guided.ClassifierInpainter(
       inp.classifier, image_shape=inp.image_shape, **config)
-  fill = tf.function(lambda x, m: init_only.initial_fill(x, classifier_guided.binarize(m), None))
+  fill = tf.function(lambda x, m: init_only.initial_fill(x, masks_lib.binarize(m), None))
 
   def fn(images, masks, labels=None, mask_name=None):
     del labels, mask_name

@@ -22,6 +22,8 @@ and a hole with no known neighbour at all keeps g unchanged (instead of a singul
 
 import tensorflow as tf
 
+from tfinpaint import masks
+
 
 def _neighbour_sum(u):
   """Sum of the 4 neighbours of every pixel, zero outside the image. u: [N, H, W, C]."""
@@ -48,7 +50,7 @@ def poisson_blend(generated, image, mask, iterations=500, tolerance=1e-6):
   generated = tf.convert_to_tensor(generated, tf.float32)
   image = tf.convert_to_tensor(image, tf.float32)
   mask = tf.convert_to_tensor(mask, tf.float32)
-  known = tf.cast(mask >= 0.5, tf.float32)
+  known = masks.binarize(mask)
   hole = 1.0 - known
   count = _neighbour_sum(tf.ones_like(known))  # |N_p|: 4 inside, 3 on edges, 2 at corners.
   known_image = tf.where(known > 0, image, 0.0)

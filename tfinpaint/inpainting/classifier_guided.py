@@ -49,6 +49,7 @@ import tensorflow as tf
 
 from tfinpaint import export as export_lib
 from tfinpaint import images
+from tfinpaint import masks as masks_lib
 from tfinpaint.errors import InputError
 
 INITS = ("diffusion", "class_mean", "zeros")
@@ -83,11 +84,6 @@ def defaults_for(kind):
 # ---------------------------------------------------------------------------------------------
 
 
-def binarize(mask):
-  """float mask -> {0, 1} float32 (1 = known), threshold 0.5."""
-  return tf.cast(tf.convert_to_tensor(mask, tf.float32) >= 0.5, tf.float32)
-
-
 def illumination_mask(image, threshold):
   """Mask for the illumination mode (Section 4.4.2): pixels darker than `threshold` are missing.
 
@@ -111,7 +107,7 @@ def tv_band_mask(mask, width):
   Returns:
     float32 [N, H, W, 1], 1 = inside M_TV.
   """
-  hole = 1.0 - binarize(mask)
+  hole = 1.0 - masks_lib.binarize(mask)
   if width is None:
     return tf.ones_like(hole)
   k = 2 * int(width) + 1
@@ -134,7 +130,7 @@ def total_variation(x, band=None):
 
 def binary_penalty(x, mask):
   """sum over missing pixels of (1 - x^2): 0 at black/white (+-1), 1 at mid-grey -> [N]."""
-  return tf.reduce_sum((1.0 - binarize(mask)) * (1.0 - tf.square(x)), axis=[1, 2, 3])
+  return tf.reduce_sum((1.0 - masks_lib.binarize(mask)) * (1.0 - tf.square(x)), axis=[1, 2, 3])
 
 
 def _jacobi(image, known, iterations):
@@ -170,7 +166,7 @@ def diffuse(image, mask, iterations=100, min_size=8):
     [N, H, W, C] with the hole filled.
   """
   image = tf.convert_to_tensor(image, tf.float32)
-  known = binarize(mask)
+  known = masks_lib.binarize(mask)
   h, w = image.shape[1], image.shape[2]
   if min(h, w) > min_size:
     weight = tf.nn.avg_pool2d(known, 2, 2, "SAME")
@@ -304,7 +300,7 @@ class ClassifierInpainter(tf.Module):
 
   def initial_fill(self, image, mask, label):
     """The starting image: known pixels from `image`, the hole per `init`."""
-    known = binarize(mask)
+    known = masks_lib.binarize(mask)
     if self.init == "diffusion":
       fill = diffuse(image, known, self.diffusion_iterations)
     elif self.init == "class_mean":
@@ -324,7 +320,7 @@ class ClassifierInpainter(tf.Module):
 
   def _descend(self, image, mask, label, iterations, seed):
     """Projected gradient descent on rows (image, mask, label >= 0); see the module docstring."""
-    known = binarize(mask)
+    known = masks_lib.binarize(mask)
     free = 1.0 - known
     mu, eps = self.step_size, self.epsilon
     x0 = self.initial_fill(image, known, label)
@@ -342,7 +338,9 @@ class ClassifierInpainter(tf.Module):
       with tf.GradientTape() as tape:
         tape.watch(x)
         total = tf.reduce_sum(self.energy_terms(x, label, known, shift)["energy"])
-      grad = tape.gradient(total, x) * free
+      # ZERO: with the classifier term off (tv_only) and no TV / binary weight, no term
+      # depends on x and the gradient is zero, not None.
+      grad = tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO) * free
       moved = known * image + free * tf.clip_by_value(x - mu * grad, -1.0, 1.0)
       gnorm = tf.sqrt(tf.reduce_sum(tf.square(moved - x), axis=[1, 2, 3])) / mu
       active = tf.logical_and(tf.logical_not(converged), gnorm >= eps)

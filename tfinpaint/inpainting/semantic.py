@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from tfinpaint import export as export_lib
 from tfinpaint import images
+from tfinpaint import masks
 from tfinpaint.errors import InputError
 from tfinpaint.inpainting import blending, losses, optimizers
 
@@ -49,6 +50,11 @@ def _merge_weights(weights):
 def _rows(x, starts):
   """[N, ...] -> [N * S, ...], row n * S + s is image n."""
   return tf.repeat(x, starts, axis=0)
+
+
+def _hold_last(trace, length):
+  """Pads a [T, R] trace to [length, R] (length >= T) by repeating its last row."""
+  return tf.concat([trace, tf.repeat(trace[-1:], length - tf.shape(trace)[0], axis=0)], axis=0)
 
 
 class SemanticInpainter(tf.Module):
@@ -236,7 +242,8 @@ class SemanticInpainter(tf.Module):
     n = tf.shape(image)[0]
     rows = n * s
     iterations = tf.clip_by_value(iterations, 0, self.max_iterations)
-    image = tf.where(mask > 0.0, image, tf.zeros_like(image))  # hole values never matter
+    mask = masks.binarize(mask)  # the same known pixels as the blend and the other inpainter
+    image = mask * tf.where(tf.math.is_finite(image), image, 0.0)  # hole values never matter
     image_r = _rows(image, s)
     mask_r = _rows(mask, s)
     weights_r = _rows(losses.context_weights(mask, self.context_window), s)
@@ -282,7 +289,9 @@ class SemanticInpainter(tf.Module):
     pick = tf.range(n) * s + best
 
     generated = tf.gather(g, pick)
-    out_losses = {t: tf.transpose(tf.gather(ta.stack(), pick, axis=1))
+    # [i + 1, rows] -> [iterations + 1, rows]: after an early stop (epsilon) the final values
+    # are held, so the traces' length never depends on what else is in the batch.
+    out_losses = {t: tf.transpose(tf.gather(_hold_last(ta.stack(), iterations + 1), pick, axis=1))
                   for ta, t in zip(traces, self.terms)}
     if self.blend:
       filled = blending.poisson_blend(generated, image, mask, self.blend_iterations)
