@@ -245,7 +245,10 @@ def diffusion_only(exported):
   config["init"] = "diffusion"
   init_only = classifier_guided.ClassifierInpainter(
       inp.classifier, image_shape=inp.image_shape, **config)
-  fill = tf.function(lambda x, m: init_only.initial_fill(x, masks_lib.binarize(m), None))
+  h, w, c = inp.image_shape
+  fill = tf.function(lambda x, m: init_only.initial_fill(x, masks_lib.binarize(m), None),
+                     input_signature=[tf.TensorSpec([None, h, w, c], tf.float32),
+                                      tf.TensorSpec([None, h, w, 1], tf.float32)])
 
   def fn(images, masks, labels=None, mask_name=None):
     del labels, mask_name

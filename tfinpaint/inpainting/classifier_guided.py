@@ -287,12 +287,20 @@ class ClassifierInpainter(tf.Module):
     Returns:
       dict of [N] tensors: energy, content, tv, binary.
     """
+    return self._energy(x, label, mask, self._band(mask), shift)
+
+  def _band(self, mask):
+    """M_TV for this mask (None = whole image); depends on the mask only, so the descent
+    computes it once rather than in every iteration."""
+    return None if self.tv_band is None else tv_band_mask(mask, self.tv_band)
+
+  def _energy(self, x, label, mask, band, shift=None):
+    """energy_terms with M_TV given."""
     x = tf.convert_to_tensor(x, tf.float32)
     seen = x if shift is None else tf.roll(x, shift, axis=[1, 2])
     probs = tf.nn.softmax(self.logits(seen), axis=-1)
     onehot = tf.one_hot(label, self.num_classes, dtype=probs.dtype)
     content = tf.reduce_sum(tf.square(probs - onehot), axis=-1)
-    band = None if self.tv_band is None else tv_band_mask(mask, self.tv_band)
     tv = total_variation(x, band)
     binary = binary_penalty(x, mask)
     energy = content + self.lambda_tv * tv + self.binary_weight * binary
@@ -324,6 +332,7 @@ class ClassifierInpainter(tf.Module):
     free = 1.0 - known
     mu, eps = self.step_size, self.epsilon
     x0 = self.initial_fill(image, known, label)
+    band = self._band(known)
     rows = tf.shape(image)[0]
     h, w, c = self.image_shape
     every = self.snapshot_every
@@ -337,7 +346,7 @@ class ClassifierInpainter(tf.Module):
       shift = self.jitter_shift(seed, t)
       with tf.GradientTape() as tape:
         tape.watch(x)
-        total = tf.reduce_sum(self.energy_terms(x, label, known, shift)["energy"])
+        total = tf.reduce_sum(self._energy(x, label, known, band, shift)["energy"])
       # ZERO: with the classifier term off (tv_only) and no TV / binary weight, no term
       # depends on x and the gradient is zero, not None.
       grad = tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO) * free
@@ -359,7 +368,7 @@ class ClassifierInpainter(tf.Module):
         (tf.constant(0), x0, tf.zeros([rows], tf.bool), tf.zeros([rows], tf.int32), trace0, snaps0))
     trace = tf.reshape(trace.stack(), [t, rows])
     trace = tf.transpose(tf.pad(trace, [[0, iterations - t], [0, 0]]))
-    out = dict(inpainted=x, energy=self.energy_terms(x, label, known)["energy"],
+    out = dict(inpainted=x, energy=self._energy(x, label, known, band)["energy"],
                iterations=steps, grad_norm_trace=trace)
     if every:
       # Snapshots after the loop ended early are the (frozen) final images.
@@ -445,7 +454,7 @@ def export(inpainter, base_dir, version, *, iterations=None, max_iterations=None
   """
   def run(image, mask, label, iters, seed_):
     image, mask = export_lib.validate_inputs(image, mask, inpainter.image_shape)
-    label = export_lib.validate_label(label, tf.shape(image)[0], inpainter.num_classes)
+    # The label is checked inside inpaint (_inpaint), for library callers too.
     out = dict(inpainter.inpaint(images.to_signed(image), mask, label, iters, seed_))
     out["inpainted"] = images.to_unit(out["inpainted"])
     if "snapshots" in out:
