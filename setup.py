@@ -28,7 +28,7 @@ setup(
         # gRPC for bin.client; needs the full tensorflow wheel (with [gpu]; with [cpu] install
         # it with pip's --no-deps, see the README).
         "serving": [f"tensorflow-serving-api~={TF}.0", "grpcio"],
-        "test": ["pytest>=8", "opencv-python-headless>=4.8",
+        "test": ["pytest>=8", "hypothesis>=6", "opencv-python-headless>=4.8",
                  "pypatchmatch>=2.2", "scipy"],
     },
 )

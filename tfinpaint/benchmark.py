@@ -336,6 +336,124 @@ def loop_inpainters(seed=0):
   return classifier, gan
 
 
+def profile(inpainter, batch, preset=None, repeats=20):
+  """Where one step's time goes: each network's forward and forward + backward at the step's
+  sizes, next to the whole step; {part: milliseconds}. Timed as tf.functions, best of
+  `repeats`."""
+  h, w, c = inpainter.image_shape
+  rng = np.random.default_rng(0)
+  parts = {}
+
+  def ms(fn, *args):
+    fn(*args)
+    return timed(lambda: fn(*args), repeats)[0] * 1000.0
+
+  def fwd_bwd(net, x, pick=lambda y: y):
+    @tf.function
+    def f(x):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.nest.flatten(pick(net(x, training=False)))
+        total = tf.add_n([tf.reduce_sum(t) for t in y])
+      return tape.gradient(total, x)
+    return f
+
+  if hasattr(inpainter, "num_classes"):
+    x = tf.constant(rng.uniform(-1, 1, (batch, h, w, c)).astype(np.float32))
+    net = inpainter.classifier
+    parts["classifier forward"] = ms(tf.function(lambda x: net(x, training=False)), x)
+    parts["classifier forward + backward"] = ms(fwd_bwd(net, x), x)
+    image, mask = sample_batch(batch, (h, w, c))
+    opts = inpainter.resolve()
+    rows, x0 = inpainter.problem(tf.constant(image), tf.constant(mask),
+                                 tf.zeros([batch], tf.int32), opts)
+    step = tf.function(lambda x: inpainter.step(x, tf.constant(1), rows, opts)[0])
+    parts["whole step"] = ms(step, x0)
+    return parts
+  preset = preset or inpainter.config.preset
+  opts = inpainter.resolve()
+  n = batch * int(opts["num_starts"])
+  z = tf.constant(rng.uniform(-1, 1, (n, inpainter.config.z_dim)).astype(np.float32))
+  g = inpainter.generator
+  parts["generator forward + backward"] = ms(fwd_bwd(g, z), z)
+  both = tf.constant(rng.uniform(-1, 1, (2 * n, h, w, c)).astype(np.float32))
+  parts["discriminator forward + backward (G(z) and y')"] = ms(fwd_bwd(inpainter.discriminator,
+                                                                     both), both)
+  if inpainter.classifier is not None:
+    parts["classifier forward + backward (G(z) and y')"] = ms(fwd_bwd(inpainter.classifier,
+                                                                    both), both)
+  image, mask = sample_batch(n, (h, w, c))
+  rows = inpainter.problem(tf.constant(image), tf.constant(mask), opts)
+  step = tf.function(lambda z: inpainter.step(z, tf.zeros_like(z), rows, opts, preset)[0])
+  parts["whole step"] = ms(step, z)
+  return parts
+
+
+def _loop_rows(s):
+  """The loop and matmul rows, and notes, for this process's TensorFlow settings."""
+  onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")
+  tag = f"oneDNN {'on' if onednn == '1' else 'off'}"
+  rows, notes = [], []
+  classifier, gan = loop_inpainters(s.seed)
+  if "classifier" in s.benchmarks:
+    r, diff = bench_loop(classifier, images=32, iterations=s.iterations or 100, seed=s.seed)
+    for row in r:
+      row.benchmark += f", {tag}"
+    rows += r
+    notes.append(f"classifier, {tag}: batched and per-image results differ by at most "
+                 f"{diff:.2e}")
+    parts = profile(classifier, classifier.config.block_rows)
+    notes.append(f"classifier, {tag}, one step of a {classifier.config.block_rows}-row block: " +
+                 ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))
+  if "semantic" in s.benchmarks:
+    r, diff = bench_loop(gan, images=8, iterations=s.iterations or 10, seed=s.seed)
+    for row in r:
+      row.benchmark += f", {tag}"
+    rows += r
+    notes.append(f"semantic, {tag}: batched and per-image results differ by at most "
+                 f"{diff:.2e} (5 iterations, before blending)")
+    parts = profile(gan, gan.config.block_rows // 2)
+    notes.append(f"semantic, {tag}, one step of an {gan.config.block_rows}-row block: " +
+                 ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))
+  if "matmul" in s.benchmarks:
+    gflops, seconds = matmul_gflops(1024)
+    rows.append(Row(f"tf.matmul 1024x1024 float32, {tag}", "reference for GFLOP/s", 0, 0,
+                    seconds, gflops))
+  return rows, notes
+
+
+def _loop_child(settings_json):
+  """Child process entry: prints the loop rows of this process's settings as JSON."""
+  import json  # pylint: disable=g-import-not-at-top
+  s = Settings(**json.loads(settings_json))
+  rows, notes = _loop_rows(s)
+  print("TFINPAINT_ROWS " + json.dumps(dict(rows=[dataclasses.asdict(r) for r in rows],
+                                            notes=notes)), flush=True)
+
+
+def loops_in_children(settings):
+  """The loop benchmarks with oneDNN off (the CLIs' default) and on, each in a fresh process
+  (the setting is read once, when TensorFlow loads): side by side in one run."""
+  import json  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  fields = {k: v for k, v in dataclasses.asdict(settings).items()
+            if k in ("benchmarks", "iterations", "seed")}
+  rows, notes = [], []
+  for onednn in ("0", "1"):
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from tfinpaint import benchmark; "
+                           "benchmark._loop_child(sys.argv[1])", json.dumps(fields)],
+                          capture_output=True, text=True, env=env, check=False)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("TFINPAINT_ROWS ")), None)
+    if proc.returncode or line is None:
+      raise RuntimeError(f"the loop benchmark failed:\n{proc.stderr[-3000:]}")
+    data = json.loads(line[len("TFINPAINT_ROWS "):])
+    rows += [Row(**r) for r in data["rows"]]
+    notes += data["notes"]
+  return rows, notes
+
+
 def run(settings, log=print):
   """A whole bin.benchmark run; returns (output_dir, written names, markdown text)."""
   from tfinpaint import fileio, images, plots  # pylint: disable=g-import-not-at-top
@@ -349,21 +467,17 @@ def run(settings, log=print):
             f"devices: {', '.join(d.name for d in tf.config.list_logical_devices())}")
   log(header)
   rows, notes, charts = [], [header], {}
-  classifier, gan = loop_inpainters(s.seed) if {"classifier", "semantic"} & set(s.benchmarks) \
-      else (None, None)
-  if "classifier" in s.benchmarks:
-    log("classifier-guided loop ...")
-    r, diff = bench_loop(classifier, images=32, iterations=s.iterations or 100, seed=s.seed)
-    rows += r + [Row(r[0].benchmark, "previous main (fixed reference)", 32, 100,
-                     32 * 100 / PREVIOUS["classifier"], None, "fixed")]
-    notes.append(f"classifier: batched and per-image results differ by at most {diff:.2e}")
-  if "semantic" in s.benchmarks:
-    log("semantic loop ...")
-    r, diff = bench_loop(gan, images=8, iterations=s.iterations or 10, seed=s.seed)
-    rows += r + [Row(r[0].benchmark, "previous main (fixed reference)", 8, 10,
-                     8 * 10 / PREVIOUS["semantic"], None, "fixed")]
-    notes.append(f"semantic: batched and per-image results differ by at most {diff:.2e} "
-                 "(5 iterations, before blending)")
+  if {"classifier", "semantic", "matmul"} & set(s.benchmarks):
+    log("loops and matmul, oneDNN off and on ...")
+    r, n = loops_in_children(s)
+    rows += r
+    notes += n
+    for kind in ("classifier", "semantic"):
+      ours = [x for x in r if x.benchmark.startswith(kind) and x.note != "reference"]
+      if ours:
+        rows.append(Row(ours[0].benchmark.split(", oneDNN")[0], "previous main (fixed "
+                        "reference, oneDNN on)", ours[0].images, ours[0].iterations,
+                        ours[0].images * ours[0].iterations / PREVIOUS[kind], None, "fixed"))
   if "serving" in s.benchmarks:
     from tfinpaint import inpaint  # pylint: disable=g-import-not-at-top
     dirs = s.model_dirs or tuple(p for p in (inpaint.find_shipped(n) for n in inpaint.SHIPPED)
@@ -389,10 +503,6 @@ def run(settings, log=print):
         charts.setdefault(os.path.basename(d), ([], [], xs))
         charts[os.path.basename(d)][0].append(np.asarray(ys))
         charts[os.path.basename(d)][1].append(sig)
-  if "matmul" in s.benchmarks:
-    gflops, seconds = matmul_gflops(1024)
-    rows.append(Row("tf.matmul 1024x1024 float32", "reference for GFLOP/s", 0, 0, seconds,
-                    gflops))
   table = markdown(rows)
   text = "\n".join([table, ""] + [f"- {n}" for n in notes]) + "\n"
   with fileio.published(s.output_dir, describe="bin.benchmark results") as stage:
