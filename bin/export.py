@@ -13,6 +13,7 @@ DCGAN with the GoogLeNet of --classifier_workdir: semantic, paper 000) and write
   python -m bin.export --flagfile=configs/digits_lenet.flags --export_dir=exported/my_digits
 """
 
+import os
 from bin import cli  # first: quiets TensorFlow before it is imported
 from bin import flags as cli_flags
 
@@ -25,9 +26,9 @@ def main(argv):
   for what, path in written.items():
     print(f"wrote {what}: {path}")
   if "version" in written:
+    base = os.path.abspath(settings.export_dir)
     print(f"serve: tensorflow_model_server --rest_api_port=8501 --model_name="
-          f"{settings.export_dir.rstrip('/').split('/')[-1]} --model_base_path="
-          f"$PWD/{settings.export_dir}")
+          f"{os.path.basename(base)} --model_base_path={base}")
 
 
 if __name__ == "__main__":

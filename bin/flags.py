@@ -106,6 +106,12 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
 flags.DEFINE_list("devices", [],
                   "Devices of --strategy=mirrored, e.g. GPU:0,GPU:1 or CPU:0,CPU:1 (default: all "
                   "GPUs, else all logical CPUs).")
+flags.DEFINE_boolean("mixed_precision", False,
+                     "GPU only: train in mixed_float16 (float16 compute, float32 variables) "
+                     "with dynamic loss scaling. Refused without a GPU.")
+flags.DEFINE_boolean("memory_growth", False,
+                     "GPU only: let TensorFlow take GPU memory as needed instead of all at once "
+                     "(no-op without a GPU).")
 flags.DEFINE_integer("num_steps", None, "Training steps (default: lenet 2000, googlenet 20000, "
                      "dcgan 13000, judge 3000).")
 flags.DEFINE_integer("batch_size", None, "Images per batch (training: global batch, default 64; "
@@ -126,6 +132,11 @@ flags.DEFINE_boolean("face_patches", False,
                      "Face variant: dark, information-free patches are replaced by the whole "
                      "image (paper 003, Yale B).")
 flags.DEFINE_float("aux_weight", 0.3, "GoogLeNet auxiliary-head loss weight.")
+flags.DEFINE_float("adversarial_epsilon", 0.0,
+                   "Classifiers: train on L2 PGD adversarial examples of this radius (in the "
+                   "network's [-1, 1] pixel units; 0 = off). Robust gradients are perceptual "
+                   "(Santurkar et al. 2019): the classifier-guided fills become strokes.")
+flags.DEFINE_integer("adversarial_steps", 7, "Classifiers: PGD steps per adversarial example.")
 flags.DEFINE_float("width", 1.0, "Width multiplier: lenet/googlenet channels, dcgan filters "
                    "(x64).")
 flags.DEFINE_integer("z_dim", 100, "DCGAN latent size.")
@@ -146,6 +157,8 @@ _range("learning_rate", 0.0, 10.0, low_open=True)
 _range("width", 0.0, 16.0, low_open=True)
 _range("beta1", 0.0, 0.999999)
 _range("aux_weight", 0.0, 100.0)
+_range("adversarial_epsilon", 0.0, 100.0)
+_range("adversarial_steps", 1, 100)
 _range("dropout", 0.0, 0.99)
 
 # ----------------------------------------------------------------------------- export
@@ -208,6 +221,9 @@ flags.DEFINE_integer("label", None, "Methods that take labels: the label every f
                      "the images' known labels (shipped samples, --labels_file, '<label>_' file "
                      "names), else -1.")
 flags.DEFINE_string("labels_file", None, "CSV of file name,label for the --input images.")
+flags.DEFINE_enum("eval_split", "test", ["test", "validation"],
+                  "bin.evaluate: the split to score: test (report), or validation (every 10th "
+                  "training example; tune settings there, never on test).")
 flags.DEFINE_boolean("true_labels", True, "bin.evaluate: give label-aware methods the true "
                      "labels (--notrue_labels: -1, try every label).")
 flags.DEFINE_float("illumination_threshold", None,
@@ -235,6 +251,7 @@ OPTION_FLAGS = {  # flag -> signature option (and inpainter config field)
     "lambda_inp": "lambda_inp", "lambda_sem": "lambda_sem", "lambda_cat": "lambda_cat",
     "z_learning_rate": "learning_rate", "z_momentum": "momentum", "num_starts": "num_starts",
     "boundary_scale": "boundary_scale", "patience": "patience", "tolerance": "tolerance",
+    "trace_all": "trace_all",
 }
 flags.DEFINE_integer("iterations", None, "Optimisation iterations (clipped to the model's cap).")
 flags.DEFINE_integer("seed", None, "Random seed (default 0).")
@@ -258,6 +275,8 @@ flags.DEFINE_float("lambda_cat", None, "semantic: categorical loss weight (large
 flags.DEFINE_float("z_learning_rate", None, "semantic: Nesterov learning rate on z.")
 flags.DEFINE_float("z_momentum", None, "semantic: Nesterov momentum on z.")
 flags.DEFINE_integer("num_starts", None, "semantic: random starts of z per image; best kept.")
+flags.DEFINE_boolean("trace_all", None, "semantic: trace every loss term, also those the preset "
+                     "does not optimise (the Figure 3 chart); slower for yeh.")
 flags.DEFINE_float("boundary_scale", None, "semantic: factor on lambda_inp/sem/cat for masks "
                    "with many boundary pixels (paper: 10 for random masks; 1 = off).")
 flags.DEFINE_integer("patience", None, "Stop an image (classifier) or a start (semantic) after "
@@ -292,11 +311,12 @@ _range("timeout", 1, 86400)
 
 # ----------------------------------------------------------------------------- per command
 KEY_FLAGS = {
-    "train": ("model", "dataset", "workdir", "train_split", "strategy", "devices", "num_steps",
+    "train": ("model", "dataset", "workdir", "train_split", "strategy", "devices",
+              "mixed_precision", "memory_growth", "num_steps",
               "batch_size", "learning_rate", "lr_boundaries", "lr_values", "image_size",
               "channels", "manual_dir", "data_dir", "flip", "skip_bad_files", "seed", "beta1",
               "patch_training", "patch_repeats", "patch_min", "patch_max", "face_patches",
-              "aux_weight", "width", "z_dim", "dropout", "googlenet_npy", "freeze", "log_every",
+              "aux_weight", "adversarial_epsilon", "adversarial_steps", "width", "z_dim", "dropout", "googlenet_npy", "freeze", "log_every",
               "checkpoint_every", "sample_every", "restart_from_scratch"),
     "export": ("model", "workdir", "from_networks", "export_dir", "export_version", "overwrite",
                "dataset", "manual_dir", "data_dir", "image_size", "channels", "width", "z_dim",
@@ -305,7 +325,8 @@ KEY_FLAGS = {
     "inpaint": ("input", "model_dir", "method", "mask", "mask_file", "mask_files", "mask_ratio",
                 "label", "labels_file", "illumination_threshold", "num_images", "batch_size",
                 "resize", "output_dir", "grid_scale") + tuple(OPTION_FLAGS),
-    "evaluate": ("dataset", "model_dir", "methods", "masks", "num_images", "true_labels",
+    "evaluate": ("dataset", "eval_split", "model_dir", "methods", "masks", "num_images",
+                 "true_labels",
                  "judge", "mask_ratio", "batch_size", "output_dir", "grid_images", "grid_scale",
                  "manual_dir", "data_dir", "skip_bad_files") + tuple(OPTION_FLAGS),
     "benchmark": ("benchmarks", "paper_scale", "model_dir", "batch_size", "iterations",
@@ -385,11 +406,14 @@ def train_settings():
       split=F.train_split, image_size=F.image_size, channels=F.channels,
       manual_dir=F.manual_dir, data_dir=F.data_dir, flip=F.flip,
       skip_bad_files=F.skip_bad_files, seed=value("seed", 0), strategy=F.strategy,
-      devices=tuple(F.devices), num_steps=F.num_steps, batch_size=value("batch_size", 64),
+      devices=tuple(F.devices), mixed_precision=F.mixed_precision,
+      memory_growth=F.memory_growth, num_steps=F.num_steps, batch_size=value("batch_size", 64),
       learning_rate=F.learning_rate, lr_boundaries=tuple(F.lr_boundaries),
       lr_values=tuple(F.lr_values), beta1=F.beta1, patch_training=F.patch_training,
       patch_repeats=F.patch_repeats, patch_min=F.patch_min, patch_max=F.patch_max,
-      face_patches=F.face_patches, aux_weight=F.aux_weight, width=F.width, z_dim=F.z_dim,
+      face_patches=F.face_patches, aux_weight=F.aux_weight,
+      adversarial_epsilon=F.adversarial_epsilon, adversarial_steps=F.adversarial_steps,
+      width=F.width, z_dim=F.z_dim,
       dropout=F.dropout, googlenet_npy=F.googlenet_npy, freeze=tuple(F.freeze),
       log_every=F.log_every, checkpoint_every=F.checkpoint_every, sample_every=F.sample_every,
       restart_from_scratch=F.restart_from_scratch)
@@ -405,6 +429,7 @@ def export_settings():
       config[field] = F[flag].value
   config.pop("content_weight", None)  # a request option only (the ablation), not a default
   config.pop("snapshot_every", None)
+  config.pop("trace_all", None)
   return release.ExportSettings(
       model=F.model if F.from_networks else require("model", "(lenet, googlenet, dcgan or judge)"),
       export_dir=require("export_dir", "(e.g. exported/my_digits_lenet)"),
@@ -436,8 +461,8 @@ def evaluate_settings():
     from tfinpaint import inpaint  # pylint: disable=g-import-not-at-top
     model_dirs = tuple(p for p in (inpaint.find_shipped(inpaint.SHIPPED[0]),) if p)
   return evaluation.Settings(
-      model_dirs=model_dirs, dataset=F.dataset, manual_dir=F.manual_dir, data_dir=F.data_dir,
-      skip_bad_files=F.skip_bad_files, methods=tuple(F.methods or ()), masks=tuple(F.masks),
+      model_dirs=model_dirs, dataset=F.dataset, split=F.eval_split, manual_dir=F.manual_dir,
+      data_dir=F.data_dir, skip_bad_files=F.skip_bad_files, methods=tuple(F.methods or ()), masks=tuple(F.masks),
       num_images=value("num_images", 100), seed=value("seed", 0), mask_ratio=F.mask_ratio,
       give_labels=F.true_labels, judge=F.judge, options=request_options(),
       batch_size=value("batch_size", 64), output_dir=value("output_dir", "out/evaluate"),

@@ -17,6 +17,9 @@ import numpy as np
 from tfinpaint.serving import tfprotos
 
 SIZE, CHANNELS, Z_DIM, K = 16, 1, 8, 3
+# The 2 logical CPUs of tests/conftest.py, named explicitly: tests of 2 replicas then mean the
+# same thing on a GPU host (where --strategy=mirrored alone would take the GPUs).
+CPUS = ("CPU:0", "CPU:1")
 
 
 def tiny_classifier(num_classes, seed=0, height=16, width=16, channels=1):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import CPUS
 from tfinpaint import data
 from tfinpaint.errors import InputError
 from tfinpaint.models import lenet
@@ -144,7 +145,7 @@ def test_train_dict_model_with_aux_bn_dropout_on_two_replicas(tmp_path):
   rng = np.random.default_rng(0)
   x = rng.uniform(-0.9, 1, (32, 16, 16, 1))
   ds = _examples(x, rng.integers(0, 3, 32))
-  strategy = loop.make_strategy("mirrored")
+  strategy = loop.make_strategy("mirrored", devices=CPUS)
   assert strategy.num_replicas_in_sync == 2
   with strategy.scope():
     model = _googlenet_like((16, 16, 1), 3)
@@ -226,7 +227,8 @@ def test_infinite_learning_rate_diverges_and_saves_nothing(tmp_path):
 ])
 def test_refused_runs_write_nothing(tmp_path, kwargs, message):
   kwargs = dict(dict(batch_size=8, strategy="default", workdir="run"), **kwargs)
-  strategy = loop.make_strategy(kwargs.pop("strategy"))
+  name = kwargs.pop("strategy")
+  strategy = loop.make_strategy(name, devices=CPUS if name == "mirrored" else ())
   workdir = tmp_path / kwargs.pop("workdir")
   (tmp_path / "file").write_text("not a folder")
   with strategy.scope():

@@ -156,6 +156,47 @@ def test_mains_are_thin():
       assert len(f.readlines()) <= 80, path
 
 
+def test_device_and_gpu_flags_reach_the_training(tmp_path, clean_flags, capsys):
+  FLAGS(["prog", "--model=lenet", "--dataset=synthetic", "--workdir=w", "--strategy=mirrored",
+         "--devices=CPU:0,CPU:1", "--memory_growth"])
+  settings = cli_flags.train_settings()
+  assert settings.devices == ("CPU:0", "CPU:1") and settings.memory_growth
+  assert not settings.mixed_precision
+  FLAGS.unparse_flags()
+  FLAGS(["prog", "--model=lenet", "--dataset=synthetic", "--workdir=w", "--mixed_precision"])
+  settings = cli_flags.train_settings()
+  assert settings.mixed_precision and settings.devices == () and not settings.memory_growth
+
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if tf.config.list_physical_devices("GPU"):
+    pytest.skip("this host has a GPU: the GPU-less behaviour is what is tested below")
+  workdir = tmp_path / "run"
+  common = ["--model=lenet", "--dataset=synthetic", f"--workdir={workdir}", "--width=0.25",
+            "--image_size=16", "--num_steps=2", "--batch_size=8", "--patch_repeats=1"]
+  # The 2 logical CPUs of conftest, named; memory growth without a GPU is a logged no-op.
+  run_main("train", common + ["--strategy=mirrored", "--devices=CPU:0,CPU:1", "--memory_growth"])
+  out = capsys.readouterr().out
+  assert "memory_growth: no GPU, nothing to do" in out and "with 2 replica(s)" in out
+  assert os.path.exists(workdir / "checkpoints" / "ckpt-2.index")
+  for argv, message in ((["--strategy=mirrored", "--devices=CPU:0,CPU:7"], "no device CPU:7"),
+                        (["--devices=CPU:0"], "--devices applies to --strategy=mirrored only"),
+                        (["--mixed_precision"], "--mixed_precision needs a GPU")):
+    other = tmp_path / "refused"
+    with pytest.raises(InputError, match=message):
+      run_main("train", [a.replace(str(workdir), str(other)) for a in common] + argv)
+    assert not os.path.exists(other)
+
+
+def test_mixed_precision_on_a_cpu_is_one_error_line(tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if tf.config.list_physical_devices("GPU"):
+    pytest.skip("this host has a GPU")
+  out = str(tmp_path / "run")
+  proc = run_cli("train", "--model=lenet", "--dataset=synthetic", f"--workdir={out}",
+                 "--mixed_precision", cwd=tmp_path)
+  assert_user_error(proc, out, "error: --mixed_precision needs a GPU (float16 on the CPU")
+
+
 # ----------------------------------------------------------------------------- end to end
 
 

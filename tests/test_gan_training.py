@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tests.helpers import CPUS
 from tfinpaint.errors import InputError
 from tfinpaint.models import dcgan
 from tfinpaint.training import gan, loop
@@ -37,7 +38,7 @@ def _train(g, d, workdir, strategy, num_steps):
 
 def test_step_samples_and_resume(tmp_path):
   workdir = str(tmp_path)
-  strategy = loop.make_strategy("mirrored")
+  strategy = loop.make_strategy("mirrored", devices=CPUS)
   assert strategy.num_replicas_in_sync == 2
   g, d = _models(strategy, 0)
   before = [v.numpy().copy() for v in g.trainable_variables + d.trainable_variables]

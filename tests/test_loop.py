@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import CPUS
 from tfinpaint.errors import InputError
 from tfinpaint.training import loop
 
@@ -63,9 +64,59 @@ def _constant_batches():
 
 def test_make_strategy():
   assert loop.make_strategy("default").num_replicas_in_sync == 1
-  assert loop.make_strategy("mirrored").num_replicas_in_sync == 2  # conftest: 2 logical CPUs.
+  two = loop.make_strategy("mirrored", devices=CPUS)  # conftest: 2 logical CPUs.
+  assert two.num_replicas_in_sync == 2
+  assert [d.rsplit("/", 1)[-1] for d in two.extended.worker_devices] == ["device:CPU:0",
+                                                                      "device:CPU:1"]
+  # Explicit names in any spelling are the same strategy object (one per device set, see
+  # make_strategy), and so is the default list on a host without GPUs.
+  assert loop.make_strategy("mirrored", devices=["/cpu:0", "device:CPU:1"]) is two
+  if not tf.config.list_logical_devices("GPU"):
+    assert loop.make_strategy("mirrored") is two
+  one = loop.make_strategy("mirrored", devices=["CPU:1"])
+  assert one.num_replicas_in_sync == 1 and one is not two
   with pytest.raises(InputError, match="unknown strategy"):
     loop.make_strategy("tpu")
+
+
+@pytest.mark.parametrize("name,devices,message", [
+    ("mirrored", ["CPU:7"], r"^--devices: no device CPU:7 here; the devices are CPU:0, CPU:1"),
+    ("mirrored", ["gpu"], r"^--devices: 'gpu' is not a device name such as GPU:0 or CPU:1$"),
+    ("mirrored", ["CPU:0", "cpu:0"], r"^--devices names a device twice"),
+    ("default", ["CPU:0"], r"^--devices applies to --strategy=mirrored only, not default"),
+    ("multi_worker", ["CPU:0"], r"^--devices applies to --strategy=mirrored only"),
+])
+def test_bad_devices_are_input_errors(name, devices, message):
+  with pytest.raises(InputError, match=message):
+    loop.make_strategy(name, devices=devices)
+
+
+def test_gpu_options_without_a_gpu():
+  if tf.config.list_physical_devices("GPU"):
+    pytest.skip("this host has a GPU")
+  lines = []
+  assert loop.configure_gpus(memory_growth=True, log=lines.append) is False
+  assert lines == ["memory_growth: no GPU, nothing to do"]
+  assert loop.configure_gpus(log=lines.append) is False and len(lines) == 1
+  with pytest.raises(InputError, match=r"^--mixed_precision needs a GPU \(float16 on the CPU"):
+    loop.configure_gpus(mixed_precision=True, log=lines.append)
+  assert keras.mixed_precision.global_policy().name == "float32"
+  assert not loop.mixed_precision_on()
+  opt = keras.optimizers.Adam()
+  assert loop.maybe_loss_scale(opt) is opt  # float32: no wrapper, scale_loss is the identity
+  assert float(opt.scale_loss(tf.constant(3.0))) == 3.0
+
+
+def test_loss_scale_wrapper_under_the_mixed_policy():
+  # What --mixed_precision sets up on a GPU, checked on the CPU without training in float16.
+  try:
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    assert loop.mixed_precision_on()
+    opt = loop.maybe_loss_scale(keras.optimizers.Adam())
+    assert isinstance(opt, keras.optimizers.LossScaleOptimizer)
+    assert float(opt.scale_loss(tf.constant(1.0))) > 1.0
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
 
 
 def test_run_logs_summarises_and_resumes(tmp_path, capsys):
@@ -154,7 +205,7 @@ def test_two_replicas_match_one_device(tmp_path):
   # exactly the steps one device takes, and the Keras optimizer (built in scope) does not fail.
   results = []
   for name in ("default", "mirrored"):
-    strategy = loop.make_strategy(name)
+    strategy = loop.make_strategy(name, devices=CPUS if name == "mirrored" else ())
     model, opt, step_fn = _setup(strategy, optimizer="sgd")
     x, y = _data()
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(BATCH)

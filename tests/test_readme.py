@@ -84,7 +84,7 @@ def skip_reason(module, argv, env):
     return "needs a running tensorflow_model_server"
   values = _flagfile_values(argv)
   if "TF_CONFIG" in env or values.get("strategy") == "multi_worker":
-    return "needs several machines (tests/test_distributed.py runs two workers on loopback)"
+    return "needs several machines (tests/test_multiworker.py runs two workers on loopback)"
   spec = values.get("dataset", "")
   kind, _, where = spec.partition(":")
   if kind == "tfds":

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.helpers import CPUS
 from tfinpaint import data
 from tfinpaint.models import dcgan, lenet
 from tfinpaint.training import classifier, gan, loop
@@ -104,7 +105,7 @@ def test_classifier_resume_bitwise_when_the_input_streams(tmp_path, monkeypatch,
   log = _kill_and_resume_classifier(
       tmp_path, monkeypatch, capsys,
       lambda: data.load("synthetic", "train", 28, 1, flip=True)[0].take(64),
-      loop.make_strategy("mirrored"))
+      loop.make_strategy("mirrored", devices=CPUS))
   assert "changes from one pass to the next" in log
 
 
@@ -126,7 +127,7 @@ def _train_gan(models, train_ds, workdir, strategy):
 
 def test_gan_killed_between_checkpoints_resumes_bitwise_on_two_replicas(tmp_path, monkeypatch,
                                                                         capsys):
-  strategy = loop.make_strategy("mirrored")
+  strategy = loop.make_strategy("mirrored", devices=CPUS)
   assert strategy.num_replicas_in_sync == 2
   rs = np.random.RandomState(0)
   images = rs.uniform(-1, 1, (40, 32, 32, 1)).astype(np.float32)

@@ -366,3 +366,24 @@ def test_config_round_trip_and_bad_arguments(nets):
   with pytest.raises(InputError):
     SemanticInpainter({"generator": g, "discriminator": d, "classifier": c},
                       SemanticConfig((32, 32, 3), Z_DIM))
+
+
+def test_yeh_runs_only_its_networks_and_traces_the_rest_on_request(full):
+  images, masks = _batch()
+  lean = full.run(images, masks, preset="yeh", iterations=4)
+  traced = full.run(images, masks, preset="yeh", iterations=4, trace_all=1)
+  # The same descent either way: the extra terms are only observed.
+  np.testing.assert_array_equal(lean["z"], traced["z"])
+  for term in ("inpainting", "semantic", "categorical"):
+    assert not lean[f"loss_{term}"][:, :-1].any(), term  # not computed during the descent
+    assert traced[f"loss_{term}"].all(), term
+    np.testing.assert_allclose(lean[f"loss_{term}"][:, -1], traced[f"loss_{term}"][:, -1],
+                               rtol=1e-5)  # the final values are always computed
+  # The lean step computes exactly yeh's objective and gradient.
+  rows = _rows(full, images, masks)
+  z = tf.constant(np.random.default_rng(0).uniform(-1, 1, (3, Z_DIM)).astype(np.float32))
+  some, _ = full.loss_terms(z, rows, losses.PRESETS["yeh"])
+  every, _ = full.loss_terms(z, rows)
+  assert set(some) == set(losses.PRESETS["yeh"])
+  for term in some:
+    np.testing.assert_allclose(some[term].numpy(), every[term].numpy(), rtol=1e-6)

@@ -459,6 +459,7 @@ class Settings:
   """One bin.evaluate run (flags -> this, in bin/flags.py)."""
   model_dirs: tuple = ()
   dataset: str | None = None  # default: the dataset the (first) model records
+  split: str = "test"  # or "validation": the training carve to tune on
   manual_dir: str | None = None
   data_dir: str | None = None
   skip_bad_files: bool = False
@@ -498,7 +499,9 @@ def run(settings, log=print):
   names = list(s.methods) or methods_lib.installed_baselines() + [
       n for m in models for n in m.methods if n != "illumination"]
   chosen = {n: methods_lib.get(n, models, s.batch_size) for n in dict.fromkeys(names)}
-  test_ds, info = data.load(dataset, "test", h, c, manual_dir=s.manual_dir,
+  if s.split not in ("test", "validation"):
+    raise InputError(f"the evaluation split must be test or validation, got {s.split!r}")
+  test_ds, info = data.load(dataset, s.split, h, c, manual_dir=s.manual_dir,
                             data_dir=s.data_dir, skip_bad=s.skip_bad_files)
   all_images, all_labels = arrays(test_ds)
   picked = stratified(all_labels, min(s.num_images, len(all_labels)), s.seed)
@@ -509,7 +512,7 @@ def run(settings, log=print):
                                if os.path.isdir(os.path.join(m.base_dir, "judge"))), None)
   judge = judge_lib.load(judge_dir) if judge_dir else None
   per_class = np.bincount(all_labels[picked], minlength=info.num_classes)
-  log(f"evaluating {', '.join(chosen)} on {len(picked)} test images of {dataset} "
+  log(f"evaluating {', '.join(chosen)} on {len(picked)} {s.split} images of {dataset} "
       f"({per_class.min()}-{per_class.max()} per class, seed {s.seed}), masks "
       f"{', '.join(s.masks)}; labels given: {'true labels' if s.give_labels else 'none (-1)'}"
       f"; judge: {judge_dir or 'none'}")
@@ -518,9 +521,9 @@ def run(settings, log=print):
                     give_labels=s.give_labels, options=s.options, num_examples=s.grid_images,
                     class_names=info.class_names, log=log)
   report.notes += [
-      f"data: {dataset}, test split: {len(picked)} images drawn stratified by class "
+      f"data: {dataset}, {s.split} split: {len(picked)} images drawn stratified by class "
       f"(seed {s.seed}); kernel distance against {0 if reference is None else len(reference)} "
-      "other test images",
+      f"other {s.split} images",
       f"mask seed {s.seed}, random-mask ratio {s.mask_ratio}",
       "label-aware methods were given " + ("each image's true label" if s.give_labels else
                                            "no label (-1: every label tried, lowest energy wins)"),

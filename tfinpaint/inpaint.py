@@ -347,7 +347,8 @@ def _charts(job, out):
         traces[:shown], labels=labels, log_y=True, size=(720, 440),
         title=f"{job.method.name}: gradient norm per iteration, {what} images "
               "(paper 003, Figure 6)", xlabel="iteration", ylabel="||grad E||")
-  terms = sorted(k[5:] for k in out if k.startswith("loss_"))
+  # Terms that were not traced (a preset's unused terms without --trace_all) hold zeros.
+  terms = sorted(k[5:] for k in out if k.startswith("loss_") and np.any(out[k] != 0))
   if terms and out[f"loss_{terms[0]}"].shape[1] > 1:
     mean = [out[f"loss_{t}"].mean(axis=0) for t in terms]
     positive = all((m[np.isfinite(m)] > 0).all() for m in mean)

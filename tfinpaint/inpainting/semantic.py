@@ -103,8 +103,8 @@ class SemanticInpainter(base.Inpainter):
   lambda_cat (the large-hole weights; see the boundary rule), learning_rate, momentum,
   num_starts (clamped to [1, max_starts]), epsilon, boundary_scale.
   Outputs: inpainted (Poisson-blended) and generated G(z_hat) [N,H,W,C]; z [N,z_dim]; loss [N]
-  (the preset's objective); loss_<term> [N,T+1] weighted terms at z_0..z_T (every term traced,
-  optimised or not: Figure 3); iterations [N] (steps the chosen start made); weight_scale [N].
+  (the preset's objective); loss_<term> [N,T+1] weighted terms at z_0..z_T (terms the preset
+  does not optimise trace as 0 unless trace_all=1: Figure 3); iterations [N] (steps the chosen start made); weight_scale [N].
   """
 
   KIND = "semantic"
@@ -184,6 +184,9 @@ class SemanticInpainter(base.Inpainter):
                     help="a start stops when ||grad z|| is below this (0 = never)"),
         base.Option("boundary_scale", f32, c.boundary_scale, 0.0, 1e6,
                     help="factor on lambda_inp/sem/cat for masks with many boundary pixels"),
+        base.Option("trace_all", i32, 0, 0, 1,
+                    help="1: trace every loss term, also those the preset does not optimise "
+                         "(Figure 3); 0: those trace as 0 and their networks are not run"),
         *base.plateau_options(c.patience, c.tolerance),
     )
 
@@ -217,30 +220,35 @@ class SemanticInpainter(base.Inpainter):
                for t, key in _TERM_WEIGHT.items()}
     return weights, scale
 
-  def loss_terms(self, z, rows):
+  def loss_terms(self, z, rows, needed=None):
     """Weighted loss terms per row.
 
     Args:
       z: [R, z_dim].
       rows: dict(image [R,H,W,C] in [-1, 1], mask [R,H,W,1] binary, context [R,H,W,1] Yeh's
         W, weights {term: [R]}).
+      needed: the terms to compute (default: all the model has). The descent asks only for its
+        preset's: `yeh` then runs neither the classifier nor the discriminator on y'.
     Returns:
       (dict term -> weight * term [R], generated [R, H, W, C]).
     """
+    needed = set(self.terms if needed is None else needed)
     image, mask, lam = rows["image"], rows["mask"], rows["weights"]
     g = self.generator(z, training=False)
+    count = tf.shape(z)[0]
+    terms = {"context": lam["context"] * losses.context_loss(g, image, mask, rows["context"],
+                                                             self.config.context_norm)}
+    if not needed & {"inpainting", "semantic", "categorical"}:
+      d_logits = tf.reshape(self.discriminator(g, training=False), [-1])
+      terms["prior"] = lam["prior"] * losses.prior_loss(d_logits, self.config.prior_variant)
+      return terms, g
     blended = masks.composite(image, g, mask)
     both = tf.concat([g, blended], axis=0)
-    count = tf.shape(z)[0]
     d_logits = tf.reshape(self.discriminator(both, training=False), [-1])
-    terms = {
-        "context": lam["context"] * losses.context_loss(g, image, mask, rows["context"],
-                                                        self.config.context_norm),
-        "prior": lam["prior"] * losses.prior_loss(d_logits[:count], self.config.prior_variant),
-        "inpainting": lam["inpainting"] * losses.inpainting_loss(d_logits[count:],
-                                                                 self.config.prior_variant),
-    }
-    if self.classifier is not None:
+    terms["prior"] = lam["prior"] * losses.prior_loss(d_logits[:count], self.config.prior_variant)
+    terms["inpainting"] = lam["inpainting"] * losses.inpainting_loss(d_logits[count:],
+                                                                     self.config.prior_variant)
+    if self.classifier is not None and needed & {"semantic", "categorical"}:
       feats = self.classifier(both, training=False)
       feat_g = {k: v[:count] for k, v in feats.items()}
       feat_b = {k: v[count:] for k, v in feats.items()}
@@ -258,7 +266,7 @@ class SemanticInpainter(base.Inpainter):
     """
     with tf.GradientTape() as tape:
       tape.watch(z)
-      terms, _ = self.loss_terms(z, rows)
+      terms, _ = self.loss_terms(z, rows, losses.PRESETS[preset])
       # rows do not interact: d sum / d z_r = d objective_r / d z_r.
       total = tf.reduce_sum(tf.add_n([terms[t] for t in losses.PRESETS[preset]]))
     grad = tape.gradient(total, z)
@@ -294,6 +302,12 @@ class SemanticInpainter(base.Inpainter):
 
     def body(i, z, v, done, steps, traces, best, last):
       z_new, v_new, gnorm, terms = self.step(z, v, rows, opts, preset)
+      unused = [t for t in self.terms if t not in terms]
+      if unused:  # traced for Figure 3 only when asked: they cost the networks yeh skips
+        extra = tf.cond(opts["trace_all"] > 0,
+                        lambda: [self.loss_terms(z, rows)[0][t] for t in unused],
+                        lambda: [tf.zeros_like(terms["context"]) for _ in unused])
+        terms = dict(terms, **dict(zip(unused, extra)))
       traces = [ta.write(i, terms[t]) for ta, t in zip(traces, self.terms)]
       objective = tf.add_n([terms[t] for t in losses.PRESETS[preset]])
       best, last, stalled = base.plateau(objective, best, last, i, opts["patience"],

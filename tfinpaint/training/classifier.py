@@ -175,6 +175,30 @@ def _input(train_ds, *, batch_size, patch_training, patch_repeats, patch_kwargs,
   return batches
 
 
+def pgd(model, images, labels, epsilon, steps):
+  """L2 PGD (Madry et al. 2018): for each image, the point within L2 distance `epsilon` (in the
+  network's [-1, 1] pixel units, clipped to that range) that `model` gets most wrong, found in
+  `steps` normalised-gradient steps of 2.5 * epsilon / steps. No gradient flows back."""
+  step = 2.5 * epsilon / steps
+  axes = list(range(1, images.shape.rank))
+
+  def normalised(t):
+    return t / tf.sqrt(tf.reduce_sum(tf.square(t), axes, keepdims=True) + 1e-12)
+
+  delta = tf.zeros_like(images)
+  for _ in range(steps):
+    with tf.GradientTape() as tape:
+      tape.watch(delta)
+      logits, _ = _split_outputs(model(images + delta, training=False))
+      loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+          labels, tf.cast(logits, tf.float32)))
+    delta = delta + step * normalised(tape.gradient(loss, delta))
+    norm = tf.sqrt(tf.reduce_sum(tf.square(delta), axes, keepdims=True) + 1e-12)
+    delta = delta * tf.minimum(1.0, epsilon / norm)
+    delta = tf.clip_by_value(images + delta, -1.0, 1.0) - images
+  return tf.stop_gradient(images + delta)
+
+
 def _learning_rate(learning_rate, lr_boundaries, lr_values):
   if not lr_boundaries:
     return float(learning_rate)
@@ -213,6 +237,7 @@ def evaluate(model, ds, batch_size):
 def train(model, train_ds, test_ds, *, workdir, strategy, num_steps, batch_size, learning_rate,
           lr_boundaries=(), lr_values=None, patch_training=True, patch_repeats=5, patch_min=7,
           patch_max=20, face_patches=False, face_energy_threshold=0.01, aux_weight=0.3,
+          adversarial_epsilon=0.0, adversarial_steps=7,
           log_every=100, checkpoint_every=1000, seed=0, shuffle_buffer=4096,
           restart_from_scratch=False):
   """Trains `model` with Adam on (patches of) `train_ds`, then scores it on untouched `test_ds`.
@@ -240,6 +265,11 @@ def train(model, train_ds, test_ds, *, workdir, strategy, num_steps, batch_size,
     patch_training, patch_repeats, patch_min, patch_max, face_patches, face_energy_threshold:
       see `patches`. patch_training=False trains on whole images.
     aux_weight: weight of auxiliary-head losses.
+    adversarial_epsilon, adversarial_steps: when epsilon > 0, every training batch is replaced
+      by its L2 PGD adversarial examples (Madry et al. 2018) of radius epsilon, found in
+      `adversarial_steps` steps of size 2.5 * epsilon / steps and clipped to [-1, 1]: a robust
+      classifier, whose input gradients look like image features (Santurkar et al. 2019), which
+      is what classifier-guided inpainting descends.
     log_every, checkpoint_every: see loop.run.
     seed: seeds the patches and the shuffle order.
     shuffle_buffer: examples in the shuffle buffer (after patch repetition); only used when the
@@ -256,6 +286,9 @@ def train(model, train_ds, test_ds, *, workdir, strategy, num_steps, batch_size,
                      f"{strategy.num_replicas_in_sync} replicas")
   if patch_training:
     _check_patch_args(patch_repeats, patch_min, patch_max)
+  if adversarial_epsilon < 0 or adversarial_steps < 1:
+    raise InputError(f"need adversarial_epsilon >= 0 and adversarial_steps >= 1, got "
+                     f"{adversarial_epsilon}, {adversarial_steps}")
   loop.check_workdir(workdir)
   schedule = _learning_rate(learning_rate, lr_boundaries, lr_values)
   patch_kwargs = dict(patch_min=patch_min, patch_max=patch_max, face_patches=face_patches,
@@ -264,15 +297,20 @@ def train(model, train_ds, test_ds, *, workdir, strategy, num_steps, batch_size,
                    patch_repeats=patch_repeats, patch_kwargs=patch_kwargs, seed=seed,
                    shuffle_buffer=shuffle_buffer)
   with strategy.scope():
-    optimizer = keras.optimizers.Adam(schedule)
+    optimizer = loop.maybe_loss_scale(keras.optimizers.Adam(schedule))
     optimizer.build(model.trainable_variables)
 
   def cross_entropy(labels, logits):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
 
+  def adversarial(images, labels):
+    return pgd(model, images, labels, adversarial_epsilon, adversarial_steps)
+
   def train_step(batch):
     images, labels = batch
     labels = tf.cast(labels, tf.int32)
+    if adversarial_epsilon > 0:
+      images = adversarial(images, labels)
     with tf.GradientTape() as tape:
       logits, aux = _split_outputs(model(images, training=True))
       main = cross_entropy(labels, logits)
@@ -281,9 +319,11 @@ def train(model, train_ds, test_ds, *, workdir, strategy, num_steps, batch_size,
         per_example = per_example + aux_weight * cross_entropy(labels, aux_logits)
       loss = tf.reduce_sum(per_example) / batch_size
       if model.losses:
-        loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+        loss += tf.nn.scale_regularization_loss(
+            tf.cast(tf.add_n(model.losses), tf.float32))
+      scaled = optimizer.scale_loss(loss)  # the identity unless mixed precision scales it
     variables = model.trainable_variables
-    grads = tape.gradient(loss, variables)
+    grads = tape.gradient(scaled, variables)
     optimizer.apply_gradients(zip(grads, variables))
     hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels)
     metrics = {"loss": tf.reduce_mean(main),

@@ -149,14 +149,17 @@ def train(generator, discriminator, train_ds, *, workdir, strategy, num_steps=13
   loop.check_workdir(workdir)
   dataset = _input(train_ds, batch_size, seed)
   with strategy.scope():
-    g_opt = keras.optimizers.Adam(learning_rate, beta_1=beta1, name="g_adam")
-    d_opt = keras.optimizers.Adam(learning_rate, beta_1=beta1, name="d_adam")
+    g_opt = loop.maybe_loss_scale(keras.optimizers.Adam(learning_rate, beta_1=beta1,
+                                                        name="g_adam"))
+    d_opt = loop.maybe_loss_scale(keras.optimizers.Adam(learning_rate, beta_1=beta1,
+                                                        name="d_adam"))
     g_opt.build(generator.trainable_variables)
     d_opt.build(discriminator.trainable_variables)
     rng = tf.random.Generator.from_seed(seed)
   replicas = float(strategy.num_replicas_in_sync)
 
-  def ce(logits, value):
+  def ce(logits, value):  # in float32 also under mixed precision
+    logits = tf.cast(logits, tf.float32)
     return tf.nn.sigmoid_cross_entropy_with_logits(
         labels=tf.fill(tf.shape(logits), value), logits=logits)[:, 0]
 
@@ -167,18 +170,18 @@ def train(generator, discriminator, train_ds, *, workdir, strategy, num_steps=13
       real_logit = discriminator(real, training=True)
       fake_logit = discriminator(fake, training=True)
       d_loss = tf.reduce_mean(ce(real_logit, 1.0) + ce(fake_logit, 0.0))
-      scaled = d_loss / replicas  # gradients are summed over replicas
+      scaled = d_opt.scale_loss(d_loss / replicas)  # gradients are summed over replicas
     grads = tape.gradient(scaled, discriminator.trainable_variables)
     d_opt.apply_gradients(zip(grads, discriminator.trainable_variables))
     with tf.GradientTape() as tape:
       g_logit = discriminator(generator(z, training=True), training=True)
       g_loss = tf.reduce_mean(ce(g_logit, 1.0))
-      scaled = g_loss / replicas
+      scaled = g_opt.scale_loss(g_loss / replicas)
     grads = tape.gradient(scaled, generator.trainable_variables)
     g_opt.apply_gradients(zip(grads, generator.trainable_variables))
     return dict(d_loss=d_loss, g_loss=g_loss,
-                d_real=tf.reduce_mean(tf.sigmoid(real_logit)),
-                d_fake=tf.reduce_mean(tf.sigmoid(fake_logit)))
+                d_real=tf.reduce_mean(tf.sigmoid(tf.cast(real_logit, tf.float32))),
+                d_fake=tf.reduce_mean(tf.sigmoid(tf.cast(fake_logit, tf.float32))))
 
   fixed_z = np.random.RandomState(seed).uniform(-1.0, 1.0, (num_samples, z_dim))
   fixed_z = fixed_z.astype(np.float32)

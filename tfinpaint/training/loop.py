@@ -72,32 +72,152 @@ MATERIALIZE_LIMIT_BYTES = 1 << 30
 _PURITY_PROBE = 256  # elements of a second pass compared with the first (see `materialize`).
 
 
-def make_strategy(name):
+def _device_names(kind=None):
+  """Full names of the logical devices (of `kind`, e.g. "GPU"), in TensorFlow's order."""
+  return [d.name for d in tf.config.list_logical_devices(kind)]
+
+
+def _split_cpu(count):
+  """Splits the physical CPU into `count` logical devices; False once the runtime is running.
+
+  Reads the configuration only (listing logical devices would start the runtime), and never
+  makes fewer logical CPUs than are configured.
+  """
+  cpus = tf.config.list_physical_devices("CPU")
+  if len(tf.config.get_logical_device_configuration(cpus[0]) or [None]) >= count:
+    return True
+  try:
+    tf.config.set_logical_device_configuration(
+        cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+  except RuntimeError:  # "Virtual devices cannot be modified after being initialized"
+    return False
+  return True
+
+
+def resolve_devices(devices):
+  """Full TensorFlow names of the requested devices ("GPU:0", "/gpu:1", "CPU:1", full names).
+
+  Logical CPUs that do not exist yet (CPU:1 on a machine with one physical CPU) are made by
+  splitting the CPU, which is possible until the TensorFlow runtime starts (the first op), so a
+  run asks for them before anything else (bin.train does). Unknown devices are an InputError
+  that lists the ones there are. An empty list means the default: every GPU, else every logical
+  CPU.
+  """
+  devices = [str(d).strip() for d in devices if str(d).strip()]
+  if not devices:
+    return _device_names("GPU") or _device_names("CPU")
+  wanted = []
+  for d in devices:
+    m = re.fullmatch(r"(?:.*/)?(?:device:)?([A-Za-z_]+):(\d+)", d)
+    if not m:
+      raise InputError(f"--devices: {d!r} is not a device name such as GPU:0 or CPU:1")
+    wanted.append((d, m[1].upper(), int(m[2])))
+  if len({(kind, index) for _, kind, index in wanted}) != len(wanted):
+    raise InputError(f"--devices names a device twice: {','.join(devices)}")
+  cpus = [index for _, kind, index in wanted if kind == "CPU"]
+  if cpus:
+    _split_cpu(max(cpus) + 1)  # before any listing; False once the runtime runs (lookup fails)
+  available = _device_names()
+  names = []
+  for given, kind, index in wanted:
+    match = [n for n in available if n.upper().endswith(f"DEVICE:{kind}:{index}")]
+    if not match:
+      raise InputError(f"--devices: no device {given} here; the devices are "
+                       f"{', '.join(n.split('device:')[-1] for n in available)}")
+    names.append(match[0])
+  return names
+
+
+def make_strategy(name, devices=()):
   """Returns the tf.distribute.Strategy called `name`.
 
   Args:
     name: "default" (the current/default strategy: one device), "mirrored" (MirroredStrategy over
-      all visible local devices, GPUs or logical CPUs) or "multi_worker"
+      `devices`, by default all visible local GPUs, else all logical CPUs) or "multi_worker"
       (MultiWorkerMirroredStrategy; the cluster comes from the TF_CONFIG environment variable, a
       single local worker when unset).
+    devices: device names for "mirrored", e.g. ("GPU:0", "GPU:1") or ("CPU:0", "CPU:1") (see
+      `resolve_devices`; missing logical CPUs are created while that is still possible). Empty:
+      the default above. Only "mirrored" takes devices: "default" is one device and
+      "multi_worker" uses every local GPU (else the CPU) of each worker.
 
-  A process gets one instance per name, however often it asks: two MirroredStrategy objects in
-  one process hand out the same collective instance keys and their all-reduces then clash
-  ("Shape mismatch in the collective instance 100", tensorflow/tensorflow#62790), e.g. when a
-  program or a test session trains two models one after the other.
+  A process gets one instance per (name, devices), however often it asks: two MirroredStrategy
+  objects in one process hand out the same collective instance keys and their all-reduces then
+  clash ("Shape mismatch in the collective instance 100", tensorflow/tensorflow#62790), e.g. when
+  a program or a test session trains two models one after the other. The default device list
+  and the same devices named explicitly are the same strategy.
   """
+  if name not in STRATEGIES:
+    raise InputError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
+  devices = tuple(devices or ())
+  if devices and name != "mirrored":
+    raise InputError(f"--devices applies to --strategy=mirrored only, not {name} (multi_worker "
+                     "uses every local GPU of a worker, else its CPU: restrict it with "
+                     "CUDA_VISIBLE_DEVICES)")
   if name == "default":
     return tf.distribute.get_strategy()
-  if name not in _STRATEGIES:
+  key = (name, tuple(resolve_devices(devices))) if name == "mirrored" else (name,)
+  if key not in _STRATEGIES:
     if name == "mirrored":
-      gpus = tf.config.list_logical_devices("GPU")
-      devices = gpus or tf.config.list_logical_devices("CPU")
-      _STRATEGIES[name] = tf.distribute.MirroredStrategy([d.name for d in devices])
-    elif name == "multi_worker":
-      _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
+      _STRATEGIES[key] = tf.distribute.MirroredStrategy(list(key[1]))
     else:
-      raise InputError(f"unknown strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
-  return _STRATEGIES[name]
+      _STRATEGIES[key] = tf.distribute.MultiWorkerMirroredStrategy()
+  return _STRATEGIES[key]
+
+
+def configure_gpus(*, memory_growth=False, mixed_precision=False, log=print):
+  """GPU-only options, applied before anything else runs on a device (bin.train does it first).
+
+  memory_growth: tf.config.experimental.set_memory_growth on every GPU (TensorFlow then takes
+    GPU memory as needed instead of all of it at start). Without a GPU: nothing, and a log line.
+  mixed_precision: Keras' "mixed_float16" global policy (float16 compute, float32 variables);
+    the trainers then wrap their optimizers in keras.optimizers.LossScaleOptimizer
+    (`maybe_loss_scale`) and compute their losses in float32. Without a GPU it is refused: float16
+    on a CPU is emulated and much slower than float32, never what a user wants.
+
+  Returns:
+    True when mixed precision is on.
+  """
+  gpus = tf.config.list_physical_devices("GPU")
+  if memory_growth:
+    if not gpus:
+      log("memory_growth: no GPU, nothing to do")
+    for gpu in gpus:
+      try:
+        tf.config.experimental.set_memory_growth(gpu, True)
+      except RuntimeError as e:  # the runtime already runs (a library caller's mistake)
+        raise InputError(f"--memory_growth must be set before TensorFlow uses the GPU: "
+                         f"{_first_line(e)}") from None
+    if gpus:
+      log(f"memory_growth: on for {len(gpus)} GPU(s)")
+  if not mixed_precision:
+    return False
+  if not gpus:
+    raise InputError("--mixed_precision needs a GPU (float16 on the CPU is emulated and slower "
+                     "than float32); drop the flag to train in float32")
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.mixed_precision.set_global_policy("mixed_float16")
+  log("mixed_precision: mixed_float16 (float16 compute, float32 variables, loss scaling)")
+  return True
+
+
+def mixed_precision_on():
+  """Whether the global Keras policy computes in float16 (set by configure_gpus)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  return keras.mixed_precision.global_policy().compute_dtype == "float16"
+
+
+def maybe_loss_scale(optimizer):
+  """`optimizer` wrapped in keras.optimizers.LossScaleOptimizer under mixed precision.
+
+  Train steps call `optimizer.scale_loss(loss)` before taking gradients, which is the identity for
+  a plain Keras 3 optimizer and multiplies by the dynamic loss scale for a wrapped one (whose
+  apply_gradients divides it out again and skips steps with non-finite gradients).
+  """
+  if not mixed_precision_on():
+    return optimizer
+  import keras  # pylint: disable=g-import-not-at-top
+  return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
 def is_chief(strategy):
@@ -605,6 +725,8 @@ def run(*, workdir, strategy, checkpoint, train_step, dataset, num_steps, log_ev
 
   ckpt_dir = _checkpoint_dir(workdir, strategy)
   with _writing(workdir):
+    if not chief:  # what a killed run of this worker left in its scratch dir is of no use
+      shutil.rmtree(ckpt_dir, ignore_errors=True)
     os.makedirs(ckpt_dir, exist_ok=True)
   manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=3)
 

@@ -48,7 +48,9 @@ class TrainSettings:
   skip_bad_files: bool = False
   seed: int = 0
   strategy: str = "default"
-  devices: tuple = ()
+  devices: tuple = ()  # --strategy=mirrored: device names (empty: all GPUs, else all CPUs)
+  mixed_precision: bool = False  # GPU only: mixed_float16 with loss scaling
+  memory_growth: bool = False  # GPU only: allocate GPU memory as needed
   num_steps: int | None = None
   batch_size: int = 64
   learning_rate: float | None = None
@@ -61,6 +63,8 @@ class TrainSettings:
   patch_max: int = 20
   face_patches: bool = False
   aux_weight: float = 0.3
+  adversarial_epsilon: float = 0.0  # L2 radius of PGD training examples (0 = plain training)
+  adversarial_steps: int = 7
   width: float = 1.0
   z_dim: int = 100
   dropout: float = 0.3
@@ -140,17 +144,34 @@ def save_flags(workdir, lines):
 
 
 def train(settings, flag_lines=(), log=print):
-  """Runs one training; returns the final metrics dict (see classifier.train / gan.train)."""
+  """Runs one training; returns the final metrics dict (see classifier.train / gan.train).
+
+  The devices are set up first, before any TensorFlow op runs: GPU memory growth, the logical
+  CPUs of --devices and MultiWorkerMirroredStrategy all have to be configured before the
+  runtime starts. Under --mixed_precision the global Keras policy is mixed_float16 for the run
+  and put back afterwards.
+  """
   _check(settings)
   s = settings
   from tfinpaint.training import loop  # pylint: disable=g-import-not-at-top
+  import keras  # pylint: disable=g-import-not-at-top
+  policy = keras.mixed_precision.global_policy()
+  loop.configure_gpus(memory_growth=s.memory_growth, mixed_precision=s.mixed_precision, log=log)
+  try:
+    return _train(s, flag_lines, log)
+  finally:
+    keras.mixed_precision.set_global_policy(policy)
+
+
+def _train(s, flag_lines, log):
+  from tfinpaint.training import loop  # pylint: disable=g-import-not-at-top
+  strategy = loop.make_strategy(s.strategy, devices=s.devices)
   size, channels = s.resolved("image_size"), s.resolved("channels")
   train_ds, info = load_split(s, s.split, flip=s.flip)
   if info.num_examples is not None and s.batch_size > info.num_examples * (
       s.patch_repeats if s.patch_training and spec(s.model).trainer == "classifier" else 1):
     raise InputError(f"--batch_size {s.batch_size} is larger than the {info.num_examples} "
                      f"training examples of {s.dataset}")
-  strategy = loop.make_strategy(s.strategy)
   if s.batch_size % strategy.num_replicas_in_sync:
     raise InputError(f"--batch_size {s.batch_size} must be a multiple of the "
                      f"{strategy.num_replicas_in_sync} replicas")
@@ -170,7 +191,8 @@ def train(settings, flag_lines=(), log=print):
                 log_every=s.log_every, checkpoint_every=s.checkpoint_every, seed=s.seed,
                 restart_from_scratch=s.restart_from_scratch)
   os.makedirs(s.workdir, exist_ok=True)
-  save_flags(s.workdir, flag_lines)
+  if loop.is_chief(strategy):  # only the chief writes into the (shared) workdir
+    save_flags(s.workdir, flag_lines)
   if spec(s.model).trainer == "classifier":
     from tfinpaint.training import classifier  # pylint: disable=g-import-not-at-top
     test_ds, _ = load_split(s, "test")
@@ -179,7 +201,9 @@ def train(settings, flag_lines=(), log=print):
         nets["model"], train_ds, test_ds, lr_boundaries=tuple(s.lr_boundaries),
         lr_values=list(s.lr_values) or None, patch_training=s.patch_training and not is_judge,
         patch_repeats=s.patch_repeats, patch_min=s.patch_min, patch_max=s.patch_max,
-        face_patches=s.face_patches, aux_weight=s.aux_weight, **common)
+        face_patches=s.face_patches, aux_weight=s.aux_weight,
+        adversarial_epsilon=s.adversarial_epsilon, adversarial_steps=s.adversarial_steps,
+        **common)
   from tfinpaint.training import gan  # pylint: disable=g-import-not-at-top
   return gan.train(nets["generator"], nets["discriminator"], train_ds, beta1=s.beta1,
                    z_dim=s.z_dim, sample_every=s.sample_every, **common)
