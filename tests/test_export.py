@@ -201,3 +201,24 @@ def test_damaged_export_fails_everywhere_alike(tiny_exports, tmp_path):
   meta.write_text(json.dumps({"format": 1}))
   with pytest.raises(InputError, match="format-2"):
     export.read_metadata(broken)
+
+
+def test_a_re_export_from_networks_keeps_data_and_samples_and_takes_new_defaults(tmp_path):
+  from tfinpaint import release  # pylint: disable=g-import-not-at-top
+  base = tmp_path / "model"
+  inpainter = helpers.tiny_classifier_inpainter()
+  export.save_networks(inpainter, base)
+  export.export(inpainter, base, extra={"samples": "fashion", "data": "idx:/some/where"})
+  written = release.export_model(release.ExportSettings(
+      model=None, export_dir=str(base), from_networks=str(base / "networks"),
+      config={"iterations": 3}))
+  assert written["version"].endswith("2")
+  meta = export.read_metadata(written["version"])
+  assert meta["samples"] == "fashion" and meta["data"] == "idx:/some/where"
+  assert meta["config"]["iterations"] == 3
+  # Elsewhere, from copied networks alone: nothing to inherit, and nothing is made up.
+  other = tmp_path / "copy"
+  shutil.copytree(base / "networks", other / "networks")
+  meta = export.read_metadata(release.export_model(release.ExportSettings(
+      model=None, export_dir=str(other), from_networks=str(other)))["version"])
+  assert "samples" not in meta and "data" not in meta

@@ -22,4 +22,5 @@ def test_labeled_grid_wraps_long_columns():
   one = plots.labeled_grid([col[:3], col[:3]], ["x", "y"], max_rows=8)
   two = plots.labeled_grid([col, col], ["x", "y"], max_rows=8)
   assert one.shape[0] == 16 + 3 * 6 + 2
-  assert two.shape[0] == 16 + 8 * 6 + 2 and two.shape[1] == 2 * one.shape[1] + 8
+  # 11 images in at most 8 rows: two blocks of equal height (6 + 5), not 8 + 3.
+  assert two.shape[0] == 16 + 6 * 6 + 2 and two.shape[1] == 2 * one.shape[1] + 8

@@ -106,6 +106,17 @@ def test_bin_inpaint_writes_what_tf_serving_serves(models, name, tmp_path):
       assert diff <= 1 / 255 + 1e-6, (method, mask, row["name"], diff)
 
 
+@pytest.mark.parametrize("name, samples, data", [
+    ("digits_lenet", "digits", "sheet:/usr/share/doc/opencv-doc/examples/data/digits.png"),
+    ("fashion_semantic", "fashion", "idx:/usr/share/datasets/fashion-mnist")])
+def test_each_shipped_model_shows_its_own_samples_and_names_its_data(models, name, samples, data):
+  # The default demo and bin.evaluate read these from the export: a re-export that lost them
+  # showed the Fashion-MNIST model digits.
+  assert (models[name].samples, models[name].data) == (samples, data)
+  _, _, names, _ = inpaint.samples_for(models[name], models[name].image_shape)
+  assert len(names) == 16 and all(n.startswith(samples) for n in names), names
+
+
 def test_classifier_fills_bring_the_label_back_on_real_digits(models):
   # Paper 003's claim: a centre hole hides the class; the fill (towards the true label) brings
   # it back for the classifier the method uses. The independent judge is in bin.evaluate.

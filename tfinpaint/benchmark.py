@@ -395,25 +395,22 @@ def _loop_rows(s):
   tag = f"oneDNN {'on' if onednn == '1' else 'off'}"
   rows, notes = [], []
   classifier, gan = loop_inpainters(s.seed)
-  if "classifier" in s.benchmarks:
-    r, diff = bench_loop(classifier, images=32, iterations=s.iterations or 100, seed=s.seed)
+  # (inpainter, images, default iterations, rows per profiled step, note on the comparison)
+  loops = {"classifier": (classifier, 32, 100, classifier.config.block_rows, ""),
+           "semantic": (gan, 8, 10, gan.config.block_rows // 2,
+                        " (5 iterations, before blending)")}
+  for kind, (inpainter, images, iterations, batch, extra) in loops.items():
+    if kind not in s.benchmarks:
+      continue
+    r, diff = bench_loop(inpainter, images=images, iterations=s.iterations or iterations,
+                         seed=s.seed)
     for row in r:
       row.benchmark += f", {tag}"
     rows += r
-    notes.append(f"classifier, {tag}: batched and per-image results differ by at most "
-                 f"{diff:.2e}")
-    parts = profile(classifier, classifier.config.block_rows)
-    notes.append(f"classifier, {tag}, one step of a {classifier.config.block_rows}-row block: " +
-                 ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))
-  if "semantic" in s.benchmarks:
-    r, diff = bench_loop(gan, images=8, iterations=s.iterations or 10, seed=s.seed)
-    for row in r:
-      row.benchmark += f", {tag}"
-    rows += r
-    notes.append(f"semantic, {tag}: batched and per-image results differ by at most "
-                 f"{diff:.2e} (5 iterations, before blending)")
-    parts = profile(gan, gan.config.block_rows // 2)
-    notes.append(f"semantic, {tag}, one step of an {gan.config.block_rows}-row block: " +
+    notes.append(f"{kind}, {tag}: batched and per-image results differ by at most "
+                 f"{diff:.2e}{extra}")
+    parts = profile(inpainter, batch)
+    notes.append(f"{kind}, {tag}, one step of a {inpainter.config.block_rows}-row block: " +
                  ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))
   if "matmul" in s.benchmarks:
     gflops, seconds = matmul_gflops(1024)
@@ -459,7 +456,7 @@ def run(settings, log=print):
   from tfinpaint import fileio, images, plots  # pylint: disable=g-import-not-at-top
   s = settings
   unknown = [b for b in s.benchmarks if b not in KINDS]
-  if unknown or not s.benchmarks:
+  if unknown or not (s.benchmarks or s.paper_scale):
     from tfinpaint.errors import InputError  # pylint: disable=g-import-not-at-top
     raise InputError(f"--benchmarks takes {', '.join(KINDS)}; got {','.join(s.benchmarks)}")
   threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
@@ -505,10 +502,28 @@ def run(settings, log=print):
         charts[os.path.basename(d)][1].append(sig)
   table = markdown(rows)
   text = "\n".join([table, ""] + [f"- {n}" for n in notes]) + "\n"
+  scale = None
+  if s.paper_scale:
+    import tempfile  # pylint: disable=g-import-not-at-top
+    from tfinpaint import paper_scale as paper_scale_lib  # pylint: disable=g-import-not-at-top
+    log("paper scale: the configs/cars_* networks at 64x64x3, full width, 196 classes ...")
+    with tempfile.TemporaryDirectory() as tmp:
+      scale = paper_scale_lib.paper_scale(export_dir=os.path.join(tmp, "cars_semantic"), log=log)
+    exported = scale["cars_inpaint"]["export"]
+    text += ("\n## Paper scale (random data of the real shape)\n\n" +
+             paper_scale_lib.markdown(scale) +
+             f"\nThe paper-scale inpainter exported in {exported['export_seconds']:.1f} s, "
+             f"reloaded and ran one iteration in {exported['load_and_call_seconds']:.1f} s "
+             f"(output {exported['inpainted_shape']}, finite: {exported['finite']}).\n")
   with fileio.published(s.output_dir, describe="bin.benchmark results") as stage:
     fileio.write_text(os.path.join(stage, "benchmark.md"), text)
     fileio.write_text(os.path.join(stage, "benchmark.csv"), csv_text(rows))
     written = ["benchmark.md", "benchmark.csv"]
+    if scale is not None:
+      import json  # pylint: disable=g-import-not-at-top
+      fileio.write_text(os.path.join(stage, "paper_scale.json"),
+                        json.dumps(scale, indent=1, default=str) + "\n")
+      written.append("paper_scale.json")
     for name, (series, labels, xs) in charts.items():
       chart = plots.line_chart(series, labels=labels, xs=list(xs), size=(720, 440),
                                title=f"{name}: throughput by batch size (served, C API loader)",

@@ -413,8 +413,10 @@ def example_grid(report, mask_name, scale=1):
   labels = report.labels[_example_indices(report.labels, k)]
   chosen = report.example_labels.get(mask_name, {})
   row_titles = []
+  names_of = report.class_names
   for i in range(k):
-    text = f"label {labels[i]}"
+    text = (f"{labels[i]} {names_of[labels[i]]}" if len(names_of) > labels[i] and
+            names_of[labels[i]] != str(labels[i]) else f"label {labels[i]}")
     for name, picked in chosen.items():
       text += f", {name} chose {picked[i]}"
     row_titles.append(text)

@@ -21,9 +21,7 @@ The paper's runs are extrapolated from the per-step / per-iteration times:
 import contextlib
 import math
 import os
-import resource
 import shutil
-import sys
 import tempfile
 import time
 
@@ -61,12 +59,6 @@ def read_flagfile(path):
     else:
       values[name] = True
   return values
-
-
-def peak_rss_mib():
-  """Peak resident memory of this process so far (resource.getrusage), in MiB."""
-  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, else KiB
 
 
 @contextlib.contextmanager
@@ -108,6 +100,30 @@ def _fake_split(n, shape, num_classes, seed):
   images = rng.uniform(-1, 1, (n,) + tuple(shape)).astype(np.float32)
   labels = (np.arange(n) % num_classes).astype(np.int32)
   return tf.data.Dataset.from_tensor_slices((images, labels))
+
+
+def peak_rss_mib():
+  from tfinpaint.benchmark import peak_rss_mb  # pylint: disable=g-import-not-at-top
+  return peak_rss_mb()
+
+
+def markdown(results):
+  """The README's paper-scale table from paper_scale()'s results."""
+  d, g, i = (results[k] for k in CONFIGS)
+  lines = [
+      "| configs/ | what was timed | per step / iteration | peak RSS | the paper's run on this machine |",
+      "|---|---|---:|---:|---|",
+      f"| cars_dcgan | DCGAN training step, batch {d['batch_size']}, {d['params'] / 1e6:.1f} M "
+      f"params | {d['step_seconds']:.2f} s | {d['peak_rss_mib']:.0f} MiB | {d['paper_steps']:,} "
+      f"steps: {d['paper_hours']:.1f} h |",
+      f"| cars_googlenet | GoogLeNet training step, batch {g['batch_size']}, "
+      f"{g['params'] / 1e6:.1f} M params | {g['step_seconds']:.2f} s | {g['peak_rss_mib']:.0f} MiB "
+      f"| 60 epochs ({g['paper_steps']:,} steps): {g['paper_hours']:.1f} h |",
+      f"| cars_inpaint | one iteration of `full`, 1 image x {i['num_starts']} starts "
+      f"| {i['iteration_seconds']:.2f} s | {i['peak_rss_mib']:.0f} MiB | {i['images']} images x "
+      f"{i['iterations']:,} iterations: {i['paper_hours']:.1f} h per method and mask "
+      f"({i['table1_runs']} for Table 1: {i['table1_seconds'] / 3600:.0f} h) |"]
+  return "\n".join(lines) + "\n"
 
 
 def _int(flags, name, default):
@@ -230,7 +246,7 @@ def _export_and_call(inpainter, shape, export_dir):
 
 
 def paper_scale(configs_dir=None, *, train_steps=3, inpaint_iterations=3,
-                num_classes=CARS_CLASSES, export_dir=None, log=print):
+                num_classes=CARS_CLASSES, export_dir=None, batch_size=None, log=print):
   """Measures the cars configs at paper size on this machine.
 
   Args:
@@ -241,6 +257,8 @@ def paper_scale(configs_dir=None, *, train_steps=3, inpaint_iterations=3,
     num_classes: classes of the GoogLeNet (196 for Stanford Cars).
     export_dir: when set, the semantic inpainter is also exported there, reloaded with
       tf.saved_model.load and its serving_default called once with iterations=1.
+    batch_size: training batch instead of the configs' (the networks keep their real size; the
+      extrapolations then assume that batch). For quick checks; None = the configs' batch.
     log: print-like function for progress lines.
 
   Returns:
@@ -262,7 +280,7 @@ def paper_scale(configs_dir=None, *, train_steps=3, inpaint_iterations=3,
   workroot = tempfile.mkdtemp(prefix="tfinpaint_paper_scale_")
   try:
     for name, model in (("cars_dcgan", "dcgan"), ("cars_googlenet", "googlenet")):
-      f = flags[name]
+      f = flags[name] if batch_size is None else dict(flags[name], batch_size=batch_size)
       if f.get("model") != model:
         raise InputError(f"{name}.flags trains --model={f.get('model')}, expected {model}")
       size, channels = _int(f, "image_size", 64), _int(f, "channels", 3)

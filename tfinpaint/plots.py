@@ -220,6 +220,7 @@ def labeled_grid(columns, titles, *, pad=2, scale=1, max_rows=8, title=None, row
   columns = [np.asarray(c, np.float32) for c in columns]
   n = columns[0].shape[0]
   rows = max(1, min(int(max_rows), n))
+  rows = -(-n // -(-n // rows))  # blocks of equal height: 10 images as 5 + 5, not 8 + 2
   blocks = []
   for start in range(0, n, rows):
     part = [c[start:start + rows] for c in columns]

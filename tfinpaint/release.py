@@ -175,6 +175,17 @@ def model_card(inpainter, facts, settings, version_dir):
   return "\n".join(lines) + "\n"
 
 
+def _previous_facts(networks_path):
+  """{"samples", "data"} of the newest export beside a networks/ folder (empty when none)."""
+  path = os.path.abspath(os.path.expanduser(networks_path)).rstrip("/")
+  if os.path.basename(path) == export_lib.NETWORKS_DIR:
+    path = os.path.dirname(path)
+  if not export_lib.versions(path):
+    return {}
+  meta = export_lib.read_metadata(export_lib.version_dir(path))
+  return {k: meta[k] for k in ("samples", "data") if k in meta}
+
+
 def export_model(settings, log=print):
   """The whole export; returns {what: path} of what was written."""
   written = {}
@@ -195,7 +206,10 @@ def export_model(settings, log=print):
       os.path.abspath(base_dir), os.path.abspath(networks))
   if not same:
     written["networks"] = export_lib.save_networks(obj, base_dir, overwrite=settings.overwrite)
-  extra = {"samples": settings.samples} if settings.samples else {}
+  # A re-export keeps what the previous export said about its data and samples.
+  extra = _previous_facts(settings.from_networks) if settings.from_networks else {}
+  if settings.samples:
+    extra["samples"] = settings.samples
   if settings.dataset:
     extra["data"] = settings.dataset
   version = export_lib.export(obj, base_dir, settings.version, overwrite=settings.overwrite,
