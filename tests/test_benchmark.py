@@ -37,9 +37,11 @@ def test_markdown_speedup_against_the_reference():
 
 def test_serving_benchmark_through_tf_servings_loader(tiny_exports):
   rows, curves, facts = benchmark.bench_serving(tiny_exports["classifier"][1], batch_sizes=(1, 2),
-                                                iterations=2)
+                                                iterations=2, long_request=5)
   variants = [(r.benchmark.split()[1], r.variant) for r in rows]
   assert ("serving_default", "first request after load") in variants
   assert ("illumination", "batch 2") in variants
   assert [b for b, _ in curves["serving_default"]] == [1, 2]
   assert facts["warmup_requests"] == 2 and not facts["errors_logged"]
+  long = [r for r in rows if r.variant.startswith("1 image, ")]
+  assert len(long) == 1 and long[0].images == 1 and 0 < long[0].iterations <= 5
