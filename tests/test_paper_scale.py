@@ -57,10 +57,12 @@ def test_paper_scale_refuses_too_few_repeats():
     paper_scale.paper_scale(train_steps=1)
 
 
-def test_read_flagfile(tmp_path):
+def test_read_flags(tmp_path):
+  from tfinpaint.training import runner  # pylint: disable=g-import-not-at-top
   path = tmp_path / "x.flags"
   path.write_text("# comment\n--model=dcgan\n--flip\n--nopatch_training\n\n--width=1.0\n")
-  assert paper_scale.read_flagfile(str(path)) == dict(model="dcgan", flip=True,
-                                                      patch_training=False, width="1.0")
-  with pytest.raises(InputError, match="cannot read the flagfile"):
-    paper_scale.read_flagfile(str(tmp_path / "missing.flags"))
+  assert runner.read_flags(str(path)) == dict(model="dcgan", flip=True, patch_training=False,
+                                              width="1.0")
+  with pytest.raises(InputError, match="no such flagfile"):
+    runner.read_flags(str(tmp_path / "missing.flags"))
+  assert runner.read_flags(str(tmp_path / "missing.flags"), missing_ok=True) == {}

@@ -39,69 +39,6 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SEMANTIC_METHODS = ("yeh", "semantic", "full")
 
 
-def read_flagfile(path):
-  """{flag: value} of a flagfile: --name=value -> str, --name -> True, --noname -> False."""
-  values = {}
-  try:
-    with open(path, encoding="utf-8") as f:
-      lines = f.readlines()
-  except OSError as e:
-    raise InputError(f"cannot read the flagfile {path}: {e.strerror or e}") from None
-  for line in lines:
-    line = line.strip()
-    if not line.startswith("--"):
-      continue
-    name, sep, value = line[2:].partition("=")
-    if sep:
-      values[name] = value
-    elif name.startswith("no"):
-      values[name[2:]] = False
-    else:
-      values[name] = True
-  return values
-
-
-@contextlib.contextmanager
-def _step_clock(times):
-  """Appends perf_counter() after every training step of loop.run while active.
-
-  A hook called every step makes loop.run end each tf.function call after one step; the steps
-  themselves are unchanged (one update each), and the per-call overhead is milliseconds next to
-  the seconds a paper-size step takes.
-  """
-  from tfinpaint.training import loop  # pylint: disable=g-import-not-at-top
-  real_run = loop.run
-
-  def timed_run(**kwargs):
-    hooks = list(kwargs.get("hooks", ())) + [(1, lambda step, metrics: times.append(
-        time.perf_counter()))]
-    times.append(time.perf_counter())
-    return real_run(**dict(kwargs, hooks=hooks))
-
-  loop.run = timed_run
-  try:
-    yield
-  finally:
-    loop.run = real_run
-
-
-def _step_seconds(times):
-  """Median seconds per step, without the first step (tracing)."""
-  diffs = np.diff(times[1:])
-  if not len(diffs):
-    raise ValueError("need at least 2 timed steps")
-  return float(np.median(diffs))
-
-
-def _fake_split(n, shape, num_classes, seed):
-  """n random images in [-1, 1] of `shape` with labels in [0, num_classes) (unbatched)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(seed)
-  images = rng.uniform(-1, 1, (n,) + tuple(shape)).astype(np.float32)
-  labels = (np.arange(n) % num_classes).astype(np.int32)
-  return tf.data.Dataset.from_tensor_slices((images, labels))
-
-
 def peak_rss_mib():
   from tfinpaint.benchmark import peak_rss_mb  # pylint: disable=g-import-not-at-top
   return peak_rss_mb()
@@ -274,7 +211,9 @@ def paper_scale(configs_dir=None, *, train_steps=3, inpaint_iterations=3,
   if train_steps < 2 or inpaint_iterations < 1:
     raise InputError("paper_scale needs train_steps >= 2 and inpaint_iterations >= 1")
   configs_dir = configs_dir or os.path.join(_REPO, "configs")
-  flags = {name: read_flagfile(os.path.join(configs_dir, f"{name}.flags")) for name in CONFIGS}
+  from tfinpaint.training import runner  # pylint: disable=g-import-not-at-top
+  flags = {name: runner.read_flags(os.path.join(configs_dir, f"{name}.flags"))
+           for name in CONFIGS}
   results = {}
   nets = {}
   workroot = tempfile.mkdtemp(prefix="tfinpaint_paper_scale_")

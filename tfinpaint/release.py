@@ -115,7 +115,8 @@ def from_workdir(settings, log=print):
     networks = dict(gan)
     if settings.classifier_workdir:
       from tfinpaint.models import googlenet  # pylint: disable=g-import-not-at-top
-      saved = workdir_flags(settings.classifier_workdir)
+      saved = runner.read_flags(os.path.join(settings.classifier_workdir, "flags.txt"),
+                                missing_ok=True)
       width = settings.classifier_width or float(saved.get("width", 1.0))
       nets, _ = _restore(settings, "googlenet", settings.classifier_workdir, shape,
                          info.num_classes, width)
@@ -142,21 +143,6 @@ def from_workdir(settings, log=print):
   if getattr(config, "init", None) == "class_mean":
     arrays["class_means"] = class_means(train_ds, info.num_classes, shape)
   return cls({"classifier": nets["model"]}, config, arrays), dict(step=step, accuracy=accuracy)
-
-
-def workdir_flags(workdir):
-  """{flag: value string} saved by bin.train in <workdir>/flags.txt ({} when absent)."""
-  values = {}
-  try:
-    with open(os.path.join(workdir, "flags.txt")) as f:
-      for line in f:
-        line = line.strip()
-        if line.startswith("--") and "=" in line:
-          name, value = line[2:].split("=", 1)
-          values[name] = value
-  except FileNotFoundError:
-    pass
-  return values
 
 
 def model_card(inpainter, facts, settings, version_dir):

@@ -143,6 +143,33 @@ def save_flags(workdir, lines):
   fileio.write_text(os.path.join(workdir, "flags.txt"), text + "".join(f"{l}\n" for l in lines))
 
 
+def read_flags(path, missing_ok=False):
+  """{flag: value} of a flagfile (or a workdir's flags.txt): --name=value -> str, --name -> True,
+  --noname -> False; comments and blank lines skipped. A missing file is {} with missing_ok."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      lines = f.readlines()
+  except FileNotFoundError:
+    if missing_ok:
+      return {}
+    raise InputError(f"no such flagfile: {path}") from None
+  except OSError as e:
+    raise InputError(f"cannot read the flagfile {path}: {e.strerror or e}") from None
+  values = {}
+  for line in lines:
+    line = line.strip()
+    if not line.startswith("--"):
+      continue
+    name, sep, value = line[2:].partition("=")
+    if sep:
+      values[name] = value
+    elif name.startswith("no"):
+      values[name[2:]] = False
+    else:
+      values[name] = True
+  return values
+
+
 def train(settings, flag_lines=(), log=print):
   """Runs one training; returns the final metrics dict (see classifier.train / gan.train).
 
