@@ -49,7 +49,7 @@ class Judge:
   def __init__(self, model, info=None):
     self.model = model
     self.info = dict(info or {})
-    self._features = keras.Model(model.inputs, model.get_layer(FEATURES).output)
+    self._features = keras.Model(model.inputs[0], model.get_layer(FEATURES).output)
 
   @property
   def image_shape(self):
