@@ -179,12 +179,17 @@ flags.DEFINE_string("samples", None, "bin.export: shipped sample set the model f
                     "fashion), shown by bin.inpaint by default.")
 flags.DEFINE_integer("max_iterations", None,
                      "bin.export: no request runs more iterations than this.")
+flags.DEFINE_integer("block_rows", None,
+                     "bin.export: rows per fixed-size block of the descent (results do not "
+                     "depend on the batch; a single image pays for a whole block: smaller "
+                     "blocks answer one image faster, larger ones batches).")
 flags.DEFINE_enum("init", None, ["diffusion", "class_mean", "zeros"],
                   "bin.export, classifier-guided: initial fill of the hole.")
 flags.DEFINE_enum("preset", None, ["yeh", "semantic", "full"],
                   "bin.export, semantic: the preset of serving_default.")
 _range("export_version", 1, 10**9)
 _range("max_iterations", 1, 10**6)
+_range("block_rows", 1, 1024)
 
 # ----------------------------------------------------------------------------- inpainting
 flags.DEFINE_string("method", None,
@@ -321,7 +326,7 @@ KEY_FLAGS = {
     "export": ("model", "workdir", "from_networks", "export_dir", "export_version", "overwrite",
                "dataset", "manual_dir", "data_dir", "image_size", "channels", "width", "z_dim",
                "dropout", "classifier_workdir", "classifier_width", "samples", "max_iterations",
-               "init", "preset") + tuple(OPTION_FLAGS),
+               "block_rows", "init", "preset") + tuple(OPTION_FLAGS),
     "inpaint": ("input", "model_dir", "method", "mask", "mask_file", "mask_files", "mask_ratio",
                 "label", "labels_file", "illumination_threshold", "num_images", "batch_size",
                 "resize", "output_dir", "grid_scale") + tuple(OPTION_FLAGS),
@@ -424,7 +429,7 @@ def export_settings():
   F = FLAGS
   config = request_options()
   for flag, field in (("max_iterations", "max_iterations"), ("init", "init"),
-                      ("preset", "preset")):
+                      ("preset", "preset"), ("block_rows", "block_rows")):
     if F[flag].value is not None:
       config[field] = F[flag].value
   config.pop("content_weight", None)  # a request option only (the ablation), not a default

@@ -45,3 +45,18 @@ def test_serving_benchmark_through_tf_servings_loader(tiny_exports):
   assert facts["warmup_requests"] == 2 and not facts["errors_logged"]
   long = [r for r in rows if r.variant.startswith("1 image, ")]
   assert len(long) == 1 and long[0].images == 1 and 0 < long[0].iterations <= 5
+
+
+def test_block_size_trade_off_rows(tiny_exports):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  inpainter = tiny_exports["classifier"][0]
+  make = lambda rows: type(inpainter)({"classifier": inpainter.classifier},  # pylint: disable=unnecessary-lambda-assignment
+                                      dataclasses.replace(inpainter.config, block_rows=rows))
+  rows = benchmark.bench_blocks(make, block_sizes=(1, 4), long_iterations=3, batch=4,
+                                iterations=2)
+  assert [(r.benchmark, r.variant, r.images, r.iterations) for r in rows] == [
+      ("block of 1 rows (serving_default)", "1 image, 3 iterations", 1, 3),
+      ("block of 1 rows (serving_default)", "batch 4", 4, 2),
+      ("block of 4 rows (serving_default)", "1 image, 3 iterations", 1, 3),
+      ("block of 4 rows (serving_default)", "batch 4", 4, 2)]
+  assert all(r.seconds > 0 for r in rows)

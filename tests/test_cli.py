@@ -125,6 +125,13 @@ def test_request_options_and_settings(clean_flags):
   assert settings.label == -1 and settings.options["jitter"] == 2 and settings.seed == 0
 
 
+def test_export_settings_carry_config_fields(clean_flags):
+  FLAGS(["prog", "--from_networks=exported/digits_lenet", "--export_dir=x", "--block_rows=8",
+         "--max_iterations=50", "--iterations=20", "--content_weight=0", "--snapshot_every=2"])
+  config = cli_flags.export_settings().config
+  assert config == {"block_rows": 8, "max_iterations": 50, "iterations": 20}
+
+
 @pytest.mark.parametrize("exc, message", [
     (InputError("bad\nthing"), "error: bad thing\n"),
     (FileNotFoundError(2, "No such file", "/x/y.png"), "error: no such file or directory: "

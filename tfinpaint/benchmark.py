@@ -215,6 +215,37 @@ def bench_loop(inpainter, *, images, iterations, ref_images=2, ref_iterations=5,
   return rows, diff
 
 
+def bench_blocks(make, *, block_sizes=(4, 8, 16), long_iterations=1000, batch=64,
+                 iterations=100, seed=0):
+  """The block-size trade-off of an exported function: one image at `long_iterations` (it pays
+  for a whole block of rows) next to a batch of `batch` at `iterations`, for each block size.
+
+  make(block_rows) -> the inpainter with that block size (the same networks). Rows go through
+  its serving_default function, as exported. Returns table rows.
+  """
+  rows = []
+  for block in block_sizes:
+    inpainter = make(block)
+    fn = inpainter.function("serving_default")
+    x, m = sample_batch(batch, inpainter.image_shape, seed)
+    x = (x + 1.0) / 2.0
+    extra = ({"label": tf.zeros([batch], tf.int32)}
+             if "label" in [i.name for i in inpainter.signatures()["serving_default"].inputs]
+             else {})
+
+    def call(n, its, fn=fn, x=x, m=m, extra=extra):
+      return fn(image=tf.constant(x[:n]), mask=tf.constant(m[:n]), iterations=tf.constant(its),
+                **{k: v[:n] for k, v in extra.items()})
+
+    call(1, 1)
+    name = f"block of {block} rows (serving_default)"
+    seconds, _ = timed(lambda: call(1, long_iterations), repeats=2)  # pylint: disable=cell-var-from-loop
+    rows.append(Row(name, f"1 image, {long_iterations} iterations", 1, long_iterations, seconds))
+    seconds, _ = timed(lambda: call(batch, iterations), repeats=2)  # pylint: disable=cell-var-from-loop
+    rows.append(Row(name, f"batch {batch}", batch, iterations, seconds))
+  return rows
+
+
 # ----------------------------------------------------------------------------- serving
 
 
@@ -429,6 +460,14 @@ def _loop_rows(s):
     parts = profile(inpainter, batch)
     notes.append(f"{kind}, {tag}, one step of a {inpainter.config.block_rows}-row block: " +
                  ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))
+  if "classifier" in s.benchmarks:
+    net, config = classifier.classifier, classifier.config
+    r = bench_blocks(lambda rows: type(classifier)({"classifier": net},
+                                                   dataclasses.replace(config, block_rows=rows)),
+                     seed=s.seed)
+    for row in r:
+      row.benchmark = f"classifier 28x28x1, {row.benchmark}, {tag}"
+    rows += r
   if "matmul" in s.benchmarks:
     gflops, seconds = matmul_gflops(1024)
     rows.append(Row(f"tf.matmul 1024x1024 float32, {tag}", "reference for GFLOP/s", 0, 0,
