@@ -1,6 +1,5 @@
 """tfinpaint.benchmark: the references compute what the loops compute; FLOPs; the serving run."""
 
-import numpy as np
 import pytest
 import tensorflow as tf
 

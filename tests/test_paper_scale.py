@@ -12,7 +12,6 @@ import json
 import math
 import os
 
-import numpy as np
 import pytest
 
 from tfinpaint import paper_scale
