@@ -17,6 +17,7 @@ every measurement comes with a reference measured in the same process:
 """
 
 import dataclasses
+import functools
 import os
 import resource
 import time
@@ -239,10 +240,10 @@ def bench_blocks(make, *, block_sizes=(4, 8, 16), long_iterations=1000, batch=64
 
     call(1, 1)
     name = f"block of {block} rows (serving_default)"
-    seconds, _ = timed(lambda: call(1, long_iterations), repeats=2)  # pylint: disable=cell-var-from-loop
-    rows.append(Row(name, f"1 image, {long_iterations} iterations", 1, long_iterations, seconds))
-    seconds, _ = timed(lambda: call(batch, iterations), repeats=2)  # pylint: disable=cell-var-from-loop
-    rows.append(Row(name, f"batch {batch}", batch, iterations, seconds))
+    for n, its, variant in ((1, long_iterations, f"1 image, {long_iterations} iterations"),
+                            (batch, iterations, f"batch {batch}")):
+      seconds, _ = timed(functools.partial(call, n, its), repeats=2)
+      rows.append(Row(name, variant, n, its, seconds))
   return rows
 
 

@@ -104,7 +104,8 @@ class SemanticInpainter(base.Inpainter):
   num_starts (clamped to [1, max_starts]), epsilon, boundary_scale.
   Outputs: inpainted (Poisson-blended) and generated G(z_hat) [N,H,W,C]; z [N,z_dim]; loss [N]
   (the preset's objective); loss_<term> [N,T+1] weighted terms at z_0..z_T (terms the preset
-  does not optimise trace as 0 unless trace_all=1: Figure 3); iterations [N] (steps the chosen start made); weight_scale [N].
+  does not optimise trace as 0 unless trace_all=1: Figure 3); iterations [N] (steps the chosen
+  start made); weight_scale [N].
   """
 
   KIND = "semantic"

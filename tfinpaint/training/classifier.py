@@ -181,10 +181,6 @@ def pgd(model, images, labels, epsilon, steps):
   `steps` normalised-gradient steps of 2.5 * epsilon / steps. No gradient flows back."""
   step = 2.5 * epsilon / steps
   axes = list(range(1, images.shape.rank))
-
-  def normalised(t):
-    return t / tf.sqrt(tf.reduce_sum(tf.square(t), axes, keepdims=True) + 1e-12)
-
   delta = tf.zeros_like(images)
   for _ in range(steps):
     with tf.GradientTape() as tape:
@@ -192,9 +188,8 @@ def pgd(model, images, labels, epsilon, steps):
       logits, _ = _split_outputs(model(images + delta, training=False))
       loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
           labels, tf.cast(logits, tf.float32)))
-    delta = delta + step * normalised(tape.gradient(loss, delta))
-    norm = tf.sqrt(tf.reduce_sum(tf.square(delta), axes, keepdims=True) + 1e-12)
-    delta = delta * tf.minimum(1.0, epsilon / norm)
+    delta += step * tf.math.l2_normalize(tape.gradient(loss, delta), axis=axes)
+    delta = tf.clip_by_norm(delta, epsilon, axes=axes)  # back onto the ball, per image
     delta = tf.clip_by_value(images + delta, -1.0, 1.0) - images
   return tf.stop_gradient(images + delta)
 
@@ -303,14 +298,11 @@ def train(model, train_ds, test_ds, *, workdir, strategy, num_steps, batch_size,
   def cross_entropy(labels, logits):
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, tf.cast(logits, tf.float32))
 
-  def adversarial(images, labels):
-    return pgd(model, images, labels, adversarial_epsilon, adversarial_steps)
-
   def train_step(batch):
     images, labels = batch
     labels = tf.cast(labels, tf.int32)
     if adversarial_epsilon > 0:
-      images = adversarial(images, labels)
+      images = pgd(model, images, labels, adversarial_epsilon, adversarial_steps)
     with tf.GradientTape() as tape:
       logits, aux = _split_outputs(model(images, training=True))
       main = cross_entropy(labels, logits)
