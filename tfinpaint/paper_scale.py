@@ -129,7 +129,7 @@ def _train(model, flags, shape, num_classes, steps, workdir, log):
   log(f"paper scale: {model} {shape[0]}x{shape[1]}x{shape[2]}, {num_classes} classes, width "
       f"{width:g}, {params / 1e6:.2f} M trainable parameters, batch {batch}: {steps} steps")
   with _step_clock(times), contextlib.redirect_stdout(_Quiet()):
-    if model == "dcgan":
+    if runner.spec(model).trainer == "gan":  # the trainer comes from the registry
       gan.train(nets["generator"], nets["discriminator"], train_ds, beta1=_float(flags, "beta1",
                                                                                   0.5),
                 z_dim=z_dim, sample_every=0, **common)
