@@ -12,18 +12,17 @@ yeh, semantic, full, illumination); options left out take the served model's def
 """
 
 from bin import cli  # first: quiets TensorFlow before it is imported
-from bin import flags as cli_flags
 
 
-def main(argv):
-  del argv
+def main(args):
   from tfinpaint import client, inpaint  # pylint: disable=g-import-not-at-top
-  server, name, protocol, timeout, settings = cli_flags.client_settings()
-  model = client.RemoteModel(server, name, protocol, timeout)
-  output_dir, written, rows = inpaint.run(settings, log=lambda l: print(l, flush=True),
-                                          models=[model])
-  print(f"wrote {len(rows)} result(s) from {name} at {server} and {', '.join(written)} to "
-        f"{output_dir}")
+  where = args.get(client.Settings)
+  settings = client.inpaint_settings(where, args.get(inpaint.Settings))
+  model = client.RemoteModel(where.server, where.model, where.protocol, where.timeout)
+  output_dir, written, rows = inpaint.run(settings, args.options,
+                                          log=lambda l: print(l, flush=True), models=[model])
+  print(f"wrote {len(rows)} result(s) from {where.model} at {where.server} and "
+        f"{', '.join(written)} to {output_dir}")
 
 
 if __name__ == "__main__":

@@ -4,21 +4,21 @@ With no flags: both shipped models on their real held-out samples (digits: class
 paper 003; Fashion-MNIST items: semantic, paper 000), side by side in out/inpaint/grid.png.
 Runs the SavedModel itself (exported/<name>/<latest version>), exactly what TF Serving serves.
 Writes per image the result (and an upscaled copy), the mask (white = filled), grid.png,
-results.csv and the optimisation traces (grad_norm.png, losses.png).
+results.csv and the optimisation traces (grad_norm.png, losses.png). With --flagfile (or
+--config) the model is the experiment's export.
 
   python -m bin.inpaint --input=photo.png --mask=file --mask_file=hole.png --method=patchmatch
   python -m bin.inpaint --model_dir=exported/digits_lenet --label=-1 --mask=left
 """
 
 from bin import cli  # first: quiets TensorFlow before it is imported
-from bin import flags as cli_flags
 
 
-def main(argv):
-  del argv
+def main(args):
   from tfinpaint import inpaint  # pylint: disable=g-import-not-at-top
-  settings = cli_flags.inpaint_settings()
-  output_dir, written, rows = inpaint.run(settings, log=lambda line: print(line, flush=True))
+  settings = inpaint.with_experiment(args.get(inpaint.Settings), args.config)
+  output_dir, written, rows = inpaint.run(settings, args.options,
+                                          log=lambda line: print(line, flush=True))
   for row in rows[:20]:
     print("  " + "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("input", "method")))
   if len(rows) > 20:

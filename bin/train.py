@@ -1,28 +1,26 @@
-r"""Trains a network: python -m bin.train --flagfile=configs/<experiment>.flags
+r"""Trains an experiment's network: python -m bin.train --flagfile=configs/<experiment>.flags
 
---model=lenet|googlenet (classifier; patch training for paper 003), dcgan (paper 000's prior)
-or judge (the MLP that judges fills in bin.evaluate). --workdir holds checkpoints and
-TensorBoard summaries; a run restarted with the same --workdir resumes exactly where its last
-checkpoint left it (see the README, "Training").
+The experiment (configs/<experiment>.py) names the data, the network (LeNet, GoogLeNet, DCGAN,
+the judge MLP or a method's own), its trainer and the workdir; --config.<section>.<field>
+overrides one setting (--help lists them). The workdir holds checkpoints, TensorBoard summaries
+and config.json (the resolved experiment, which bin.export reads the architecture from); a run
+restarted with the same workdir resumes exactly where its last checkpoint left it.
 
   python -m bin.train --flagfile=configs/digits_lenet.flags
+  python -m bin.train --config=configs/digits_lenet.py --config.train.workdir=/tmp/w
 """
 
 from bin import cli  # first: quiets TensorFlow before it is imported
-from bin import flags as cli_flags
 
 
-def main(argv):
-  del argv
+def main(args):
   from tfinpaint.training import runner  # pylint: disable=g-import-not-at-top
-  settings = cli_flags.train_settings()
-  metrics = runner.train(settings, flag_lines=cli_flags.serialized(),
-                         log=lambda line: print(line, flush=True))
+  metrics = runner.train(args.config)
   shown = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in metrics.items())
+  workdir = args.config.train.workdir
   print(f"done: {shown}")
-  print(f"checkpoints in {settings.workdir}/checkpoints (tensorboard --logdir="
-        f"{settings.workdir}/summaries)")
+  print(f"checkpoints in {workdir}/checkpoints (tensorboard --logdir={workdir}/summaries)")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 
 from tfinpaint.serving import tfprotos
 
-SIZE, CHANNELS, Z_DIM, K = 16, 1, 8, 3
+SIZE, CHANNELS, K = 16, 1, 3
 # The 2 logical CPUs of tests/conftest.py, named explicitly: tests of 2 replicas then mean the
 # same thing on a GPU host (where --strategy=mirrored alone would take the GPUs).
 CPUS = ("CPU:0", "CPU:1")
@@ -32,36 +32,15 @@ def tiny_classifier(num_classes, seed=0, height=16, width=16, channels=1):
 
 
 def tiny_classifier_inpainter(**config):
+  """The classifier-guided method's own tiny example (16x16x1, 3 classes)."""
   from tfinpaint.inpainting import classifier_guided as cg  # pylint: disable=g-import-not-at-top
-  config = dict(dict(step_size=2.0, lambda_tv=0.05, epsilon=0.0, iterations=3,
-                     max_iterations=6, jitter=1, diffusion_iterations=20), **config)
-  return cg.ClassifierInpainter({"classifier": tiny_classifier(K)},
-                                cg.ClassifierConfig((SIZE, SIZE, CHANNELS), K,
-                                                    class_names=("a", "b", "c"), **config))
-
-
-def tiny_gan_networks(seed=0):
-  """DCGAN-shaped generator / discriminator and a googlenet.endpoints-shaped classifier."""
-  from tfinpaint.models import dcgan  # pylint: disable=g-import-not-at-top
-  keras.utils.set_random_seed(seed)
-  g = dcgan.build_generator(SIZE, CHANNELS, z_dim=Z_DIM, width=4)
-  d = dcgan.build_discriminator(SIZE, CHANNELS, width=4)
-  image = keras.Input((SIZE, SIZE, CHANNELS))
-  a = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(image)
-  b = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(a)
-  logits = keras.layers.Dense(K)(keras.layers.GlobalAveragePooling2D()(b))
-  c = keras.Model(image, {"inception_3b": a, "inception_4b": b, "logits": logits})
-  return {"generator": g, "discriminator": d, "classifier": c}
+  return cg.ClassifierInpainter.example("tiny", **config)
 
 
 def tiny_semantic_inpainter(**config):
+  """The semantic method's own tiny example (16x16x1, z 8, a small endpoints classifier)."""
   from tfinpaint.inpainting import semantic  # pylint: disable=g-import-not-at-top
-  config = dict(dict(preset="full", iterations=3, max_iterations=6, num_starts=2,
-                     blend_iterations=50, lambda_sem=1.0, lambda_cat=1.0), **config)
-  return semantic.SemanticInpainter(tiny_gan_networks(),
-                                    semantic.SemanticConfig((SIZE, SIZE, CHANNELS), Z_DIM,
-                                                            class_names=("a", "b", "c"),
-                                                            **config))
+  return semantic.SemanticInpainter.example("tiny", **config)
 
 
 def request(n=2, seed=0, size=SIZE, channels=CHANNELS):

@@ -6,9 +6,11 @@ import pytest
 import tensorflow as tf
 
 from tfinpaint import data
-from tfinpaint.errors import InputError
 from tfinpaint.models import lenet
-from tfinpaint.training import classifier, loop
+from tfinpaint.training import classifier
+from tfinpaint.training import strategy as strategy_lib
+from tfinpaint.training.classifier import ClassifierTraining
+from tfinpaint.training.strategy import RuntimeConfig
 
 
 def _loss(model, images, labels):
@@ -32,16 +34,16 @@ def test_pgd_stays_in_the_ball_and_the_range_and_raises_the_loss():
 def test_adversarial_training_runs_and_makes_a_more_robust_classifier(tmp_path):
   train_ds, info = data.load("synthetic", "train", image_size=28)
   test_ds, _ = data.load("synthetic", "test", image_size=28)
-  strategy = loop.make_strategy("default")
+  strategy = strategy_lib.make_strategy(RuntimeConfig(strategy="default"))
   images, labels = next(iter(test_ds.batch(64)))
   models = {}
   for name, epsilon in (("plain", 0.0), ("robust", 1.0)):
     keras.utils.set_random_seed(0)
     models[name] = lenet.build((28, 28, 1), info.num_classes, width=0.5)
-    result = classifier.train(models[name], train_ds, test_ds, workdir=str(tmp_path / name),
-                              strategy=strategy, num_steps=80, batch_size=32,
-                              learning_rate=3e-3, log_every=40, patch_training=False,
-                              adversarial_epsilon=epsilon, adversarial_steps=3)
+    settings = ClassifierTraining(workdir=str(tmp_path / name), num_steps=80, batch_size=32,
+                                  learning_rate=3e-3, log_every=40, patch_training=False,
+                                  adversarial_epsilon=epsilon, adversarial_steps=3)
+    result = classifier.train(models[name], train_ds, test_ds, settings, strategy=strategy)
     assert result["step"] == 80 and np.isfinite(result["loss"])
   # Under the same attack, the robust network keeps more of its answers.
   robust_acc = {}
@@ -52,10 +54,11 @@ def test_adversarial_training_runs_and_makes_a_more_robust_classifier(tmp_path):
 
 
 def test_bad_adversarial_settings_are_refused_before_anything_is_written(tmp_path):
-  ds, _ = data.load("synthetic", "train", image_size=28)
-  model = lenet.build((28, 28, 1), 10, width=0.25)
-  with pytest.raises(InputError, match="adversarial_epsilon >= 0"):
-    classifier.train(model, ds, ds, workdir=str(tmp_path / "w"),
-                     strategy=loop.make_strategy("default"), num_steps=1, batch_size=8,
-                     learning_rate=1e-3, adversarial_epsilon=-1.0)
+  # Out-of-range settings are refused when the settings are made: no training call, no write.
+  with pytest.raises(ValueError, match=r"^adversarial_epsilon must be >= 0"):
+    ClassifierTraining(workdir=str(tmp_path / "w"), num_steps=1, batch_size=8,
+                       learning_rate=1e-3, adversarial_epsilon=-1.0)
+  with pytest.raises(ValueError, match=r"^adversarial_steps must be >= 1"):
+    ClassifierTraining(workdir=str(tmp_path / "w"), num_steps=1, batch_size=8,
+                       learning_rate=1e-3, adversarial_epsilon=1.0, adversarial_steps=0)
   assert not (tmp_path / "w").exists()

@@ -12,6 +12,7 @@ import tensorflow as tf
 from tests import helpers
 from tfinpaint.errors import InputError
 from tfinpaint.inpainting import classifier_guided as cg
+from tfinpaint.inpainting import pixel_terms
 
 H = W = 16
 K = 4
@@ -85,30 +86,30 @@ MASK3[0, 1, 1, 0] = 0.0  # Only the centre pixel is missing.
 
 def test_total_variation_by_hand():
   # Horizontal |diffs|: .5 1.5 / .5 .5 / .5 1 = 4.5; vertical: 1 1 / 0 1 / 1 .5 = 4.5.
-  np.testing.assert_allclose(cg.total_variation(X3).numpy(), [9.0])
+  np.testing.assert_allclose(pixel_terms.total_variation(X3).numpy(), [9.0])
   # Band 0 = the hole only: differences touching the centre: h .5 + .5, v 0 + 1.
-  band = cg.tv_band_mask(MASK3, 0)
-  np.testing.assert_allclose(cg.total_variation(X3, band).numpy(), [2.0])
-  np.testing.assert_allclose(cg.total_variation(X3, cg.tv_band_mask(MASK3, 1)).numpy(), [9.0])
+  band = pixel_terms.tv_band_mask(MASK3, 0)
+  np.testing.assert_allclose(pixel_terms.total_variation(X3, band).numpy(), [2.0])
+  np.testing.assert_allclose(pixel_terms.total_variation(X3, pixel_terms.tv_band_mask(MASK3, 1)).numpy(), [9.0])
 
 
 def test_tv_band_is_dilated_hole():
   mask = np.ones((2, 9, 9, 1), np.float32)
   mask[0, 4, 4] = 0.0
   mask[1, 0, 8] = 0.0
-  band = cg.tv_band_mask(mask, 2).numpy()[..., 0]
+  band = pixel_terms.tv_band_mask(mask, 2).numpy()[..., 0]
   expected = np.zeros((2, 9, 9), np.float32)
   expected[0, 2:7, 2:7] = 1.0
   expected[1, 0:3, 6:9] = 1.0
   np.testing.assert_array_equal(band, expected)
-  np.testing.assert_array_equal(cg.tv_band_mask(mask, -1).numpy(), np.ones_like(mask))
+  np.testing.assert_array_equal(pixel_terms.tv_band_mask(mask, -1).numpy(), np.ones_like(mask))
 
 
 def test_binary_penalty_by_hand():
   # Only the centre (0.5) is missing: 1 - 0.25. Black/white cost nothing.
-  np.testing.assert_allclose(cg.binary_penalty(X3, MASK3).numpy(), [0.75])
+  np.testing.assert_allclose(pixel_terms.binary_penalty(X3, MASK3).numpy(), [0.75])
   extremes = np.array([-1.0, 1.0, 1.0, -1.0], np.float32).reshape(1, 2, 2, 1)
-  np.testing.assert_allclose(cg.binary_penalty(extremes, np.zeros((1, 2, 2, 1))).numpy(), [0.0])
+  np.testing.assert_allclose(pixel_terms.binary_penalty(extremes, np.zeros((1, 2, 2, 1))).numpy(), [0.0])
 
 
 @pytest.mark.parametrize("tv_band,tv", [(-1, 9.0), (0, 2.0)])
@@ -117,7 +118,7 @@ def test_energy_by_hand(tv_band, tv):
   model = constant_classifier([0.0, np.log(3.0), 0.0], 3, 3)
   inpainter = make(model, 3, 3, 3, lambda_tv=0.1, binary_weight=2.0, jitter=0)
   opts = inpainter.resolve()
-  band = cg.tv_band_mask(MASK3, tv_band)
+  band = pixel_terms.tv_band_mask(MASK3, tv_band)
   terms = {k: v.numpy() for k, v in inpainter.energy_terms(X3, [1], MASK3, band, None,
                                                            opts).items()}
   np.testing.assert_allclose(terms["content"], [0.24], rtol=1e-5)
@@ -148,7 +149,7 @@ def test_diffusion_fills_linear_ramp():
   ramp = ((0.04 * xx - 0.03 * yy) - 0.2).reshape(1, 28, 28, 1)
   mask = np.ones((1, 28, 28, 1), np.float32)
   mask[:, 7:21, 7:21] = 0.0
-  diffuse = tf.function(lambda image, known: cg.diffuse(image, known, iterations=100))
+  diffuse = tf.function(lambda image, known: pixel_terms.diffuse(image, known, iterations=100))
   filled = diffuse(ramp, mask).numpy()
   np.testing.assert_array_equal(filled[mask == 1], ramp[mask == 1])
   np.testing.assert_allclose(filled, ramp, atol=2e-3)
@@ -290,36 +291,28 @@ def test_tv_band_option_in_the_graph_matches_the_helper(plain):
   image, mask = random_images(1, seed=2), center_mask(1)
   for band in (-1, 0, 2):
     out = plain.run(image, mask, [1], iterations=0, tv_band=band)
-    terms = plain.energy_terms(out["inpainted"], [1], mask, cg.tv_band_mask(mask, band))
+    terms = plain.energy_terms(out["inpainted"], [1], mask, pixel_terms.tv_band_mask(mask, band))
     np.testing.assert_allclose(out["energy"], terms["energy"].numpy(), rtol=1e-6)
 
 
 def test_illumination_mask():
   image = np.array([-1.0, -0.5, 0.0, 0.8], np.float32).reshape(1, 2, 2, 1)  # 0, .25, .5, .9
-  np.testing.assert_array_equal(cg.illumination_mask(image, 0.3).numpy().ravel(), [0, 0, 1, 1])
+  np.testing.assert_array_equal(pixel_terms.illumination_mask(image, 0.3).numpy().ravel(), [0, 0, 1, 1])
   rgb = np.stack([image[..., 0], -np.ones((1, 2, 2), np.float32), np.ones((1, 2, 2))], -1)
-  assert cg.illumination_mask(rgb, 0.5).shape == (1, 2, 2, 1)
+  assert pixel_terms.illumination_mask(rgb, 0.5).shape == (1, 2, 2, 1)
 
 
 def test_bad_arguments():
-  with pytest.raises(InputError, match="init"):
+  with pytest.raises(ValueError, match="init must be one of diffusion, class_mean, zeros"):
     make(tiny_classifier(), init="noise")
   with pytest.raises(InputError, match="class_means"):
     make(tiny_classifier(), class_means=np.zeros((K, 8, 8, 1), np.float32))
-  with pytest.raises(InputError, match="iterations"):
+  with pytest.raises(ValueError, match=r"iterations \(10\) must not exceed max_iterations"):
     make(tiny_classifier(), iterations=10, max_iterations=5)
+  with pytest.raises(ValueError, match="block_rows must be >= 1"):
+    make(tiny_classifier(), block_rows=0)
   with pytest.raises(ValueError, match="no option"):
     make(tiny_classifier()).resolve({"lambda_sem": 1.0})
-
-
-def test_presets():
-  for kind in cg.PRESETS:
-    inpainter = make(tiny_classifier(), class_means=np.zeros((K, H, W, 1), np.float32),
-                     **cg.defaults_for(kind))
-    assert inpainter.config.init == cg.PRESETS[kind]["init"]
-  assert cg.defaults_for("digits") is not cg.PRESETS["digits"]
-  with pytest.raises(InputError, match="digits"):
-    cg.defaults_for("cars")
 
 
 def test_energy_that_ignores_the_pixels_gives_a_zero_gradient_not_a_crash():

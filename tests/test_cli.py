@@ -13,23 +13,21 @@ import os
 import subprocess
 import sys
 
-from absl import flags
 import numpy as np
 from PIL import Image
 import pytest
 
 from bin import cli
-from bin import flags as cli_flags
 from tfinpaint import images
 from tfinpaint.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLAGS = flags.FLAGS
 COMMANDS = ("train", "export", "inpaint", "evaluate", "benchmark", "client")
+TEST_EXPERIMENTS = os.path.join(REPO, "tests", "experiments.py")
 
 
-def run_cli(module, *args, cwd, timeout=600):
-  env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def run_cli(module, *args, cwd, timeout=600, env=None):
+  env = dict(env or os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
   return subprocess.run([sys.executable, "-m", f"bin.{module}", *args], cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=timeout)
 
@@ -48,24 +46,25 @@ def write_png(path, array01):
   images.write_png(str(path), np.asarray(array01, np.float32))
 
 
-@pytest.fixture()
-def clean_flags():
-  yield
-  FLAGS.unparse_flags()
-
-
 def run_main(command, argv):
-  """Parses argv as `command` would and runs its main in this process."""
+  """Parses argv exactly as `command` does and runs its main in this process."""
   import importlib  # pylint: disable=g-import-not-at-top
-  FLAGS.unparse_flags()
-  FLAGS(["prog"] + argv)
-  importlib.import_module(f"bin.{command}").main([])
+  importlib.import_module(f"bin.{command}").main(cli.parse(command, ["prog"] + argv))
+
+
+def usage_error(command, argv):
+  with pytest.raises(cli.UsageError) as e:
+    cli.parse(command, ["prog"] + argv)
+  message = str(e.value)
+  assert "\n" not in message
+  return message
 
 
 # ----------------------------------------------------------------------------- flags, --help
 
 
-def test_every_config_parses_and_names_its_command(clean_flags):
+def test_every_config_parses_for_the_commands_of_its_first_line(monkeypatch):
+  monkeypatch.chdir(REPO)  # the flagfiles name their experiment relative to the clone
   paths = sorted(glob.glob(os.path.join(REPO, "configs", "*.flags")))
   assert {"digits_lenet.flags", "mnist_lenet.flags", "yaleb_lenet.flags", "cars_dcgan.flags",
           "cars_googlenet.flags", "cars_inpaint.flags", "fashion_dcgan.flags",
@@ -73,63 +72,105 @@ def test_every_config_parses_and_names_its_command(clean_flags):
                                                                    for p in paths}
   for path in paths:
     with open(path) as f:
-      assert f.readline().startswith("# python -m bin."), path
-    FLAGS.unparse_flags()
-    assert FLAGS(["prog", f"--flagfile={path}"]) == ["prog"]
-    assert FLAGS.dataset, path
+      first = f.readline()
+    assert first.startswith("# python -m bin."), path
+    for command in {c.split()[0] for c in first.split("python -m bin.")[1:]}:
+      args = cli.parse(command, ["prog", f"--flagfile={os.path.relpath(path, REPO)}"])
+      assert args.config.data.dataset, path
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--mask=nope"], "--mask=nope"),
-    (["--lr_boundaries=10,x"], "list of ints"),
-    (["--dataset=s3:bucket"], "--dataset must be"),
-    (["--no_such_flag=1"], "no_such_flag"),
-    (["--flagfile=/no/such.flags"], "/no/such.flags"),
-    (["--mask_ratio=1.5"], "(0, 1)"),
-    (["--channels=2"], "1 or 3"),
-    (["--step_size=inf"], "--step_size must be a finite number"),
-    (["--lambda_tv=inf"], "--lambda_tv must be a finite number"),
-    (["--lambda_c=1e38"], "--lambda_c must be a finite number >= 0 and <= 1e+09"),
-    (["--grid_scale=100000"], "--grid_scale must be"),
-    (["--learning_rate=nan"], "--learning_rate must be"),
-    (["--iterations=-1"], "--iterations must be"),
-    (["picture.png"], "positional"),
+@pytest.mark.parametrize("command, argv, message", [
+    ("inpaint", ["--mask=nope"], "mask must be one of center"),
+    ("train", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.train.lr_boundaries=10,x"],
+     "expected an integer, got 'x'"),
+    ("train", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.data.dataset=s3:bucket"],
+     "dataset must be tfds:NAME"),
+    ("inpaint", ["--no_such_flag=1"], "unknown flag --no_such_flag"),
+    ("inpaint", ["--flagfile=/no/such.flags"], "/no/such.flags"),
+    ("inpaint", ["--mask_ratio=1.5"], "mask_ratio must be > 0 and <= 0.999"),
+    ("train", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.data.channels=2"],
+     "channels must be one of 1, 3"),
+    ("inpaint", ["--step_size=inf"], "expected a finite number"),
+    ("inpaint", ["--grid_scale=100000"], "grid_scale must be >= 1 and <= 16"),
+    ("train", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.train.learning_rate=nan"],
+     "expected a finite number"),
+    ("export", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.request.iterations=-1"],
+     "iterations must be >= 0"),
+    ("export", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.request.block_rows=0"],
+     "block_rows must be >= 1"),
+    ("export", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.request.iterations=9"],
+     "iterations (9) must not exceed max_iterations (4)"),
+    ("inpaint", ["picture.png"], "positional"),
+    # A flag a command does not use is refused, naming who takes it (issue 18).
+    ("inpaint", ["--model=/nonexistent/model"], "bin.inpaint takes no --model (bin.client"),
+    ("inpaint", ["--model_dir="], "model_dir: must not be empty"),
+    ("train", [f"--config={TEST_EXPERIMENTS}:lenet", "--iterations=3"],
+     "bin.train takes no --iterations"),
+    ("train", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.evaluate.num_images=3"],
+     "bin.train takes no --config.evaluate.num_images (bin.evaluate takes it)"),
+    ("export", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.train.num_steps=3"],
+     "bin.export takes no --config.train.num_steps (bin.train takes it)"),
+    ("inpaint", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.request.jitter=3"],
+     "bin.inpaint takes no --config.request.jitter (bin.export takes it)"),
+    ("benchmark", [f"--config={TEST_EXPERIMENTS}:lenet"], "bin.benchmark takes no --config"),
+    ("train", ["--config.train.num_steps=3"], "bin.train needs an experiment"),
+    ("export", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.request.iterationz=3"],
+     "the experiment has no such field"),
 ])
-def test_flag_errors_are_one_line_exit_2(argv, message, capsys, clean_flags):
-  with pytest.raises(SystemExit) as e:
-    cli._parse_flags(["prog"] + argv)  # pylint: disable=protected-access
-  assert e.value.code == 2
-  err = capsys.readouterr().err
-  assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+def test_flag_errors_are_one_line(command, argv, message):
+  assert message in usage_error(command, argv)
+
+
+def test_an_unused_flag_in_a_subprocess_is_one_line_exit_2(tmp_path):
+  proc = run_cli("inpaint", "--model=/nonexistent/model", f"--output_dir={tmp_path / 'o'}",
+                 cwd=tmp_path)
+  assert_user_error(proc, str(tmp_path / "o"), "bin.inpaint takes no --model")
+
+
+def test_multi_worker_without_tf_config_is_refused(tmp_path):
+  env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+  proc = run_cli("train", f"--config={TEST_EXPERIMENTS}:lenet",
+                 f"--config.train.workdir={tmp_path / 'w'}",
+                 "--config.runtime.strategy=multi_worker", cwd=tmp_path, env=env)
+  assert_user_error(proc, str(tmp_path / "w"), "the multi_worker strategy needs TF_CONFIG")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_help_exits_0_and_lists_the_commands_own_flags(command, tmp_path):
-  proc = run_cli(command, "--help", cwd=tmp_path)
+def test_help_exits_0_and_lists_exactly_the_commands_flags(command, tmp_path):
+  argv = ["--help"] if command not in ("train", "export") else [
+      f"--config={TEST_EXPERIMENTS}:lenet", "--help"]
+  proc = run_cli(command, *argv, cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr
   assert proc.stdout.startswith(open(os.path.join(REPO, "bin", f"{command}.py")).read()
                                 .split('"""')[1].strip().splitlines()[0][:30])
-  shown = {line.split(":")[0].strip()[2:].replace("[no]", "")
-           for line in proc.stdout.splitlines() if line.startswith("  --")}
-  assert set(cli_flags.KEY_FLAGS[command]) <= shown
-  for name, text in cli_flags.HELP.get(command, {}).items():
-    assert " ".join(text.split()[:4]) in " ".join(proc.stdout.split()), (command, name)
+  shown = {line.split(":")[0].strip()[2:] for line in proc.stdout.splitlines()
+           if line.startswith("  --")}
+  assert "config" in shown or command in ("benchmark", "client")
+  if command == "inpaint":
+    assert {"input", "model_dir", "label", "iterations", "step_size", "num_starts"} <= shown
+    assert "model" not in shown and "num_steps" not in shown
+  if command == "train":
+    assert {"config.train.num_steps", "config.network.width", "config.data.dataset",
+            "config.runtime.strategy"} <= shown
+    assert not any(s.startswith(("config.request", "config.evaluate")) for s in shown)
+    assert "iterations" not in shown
 
 
-def test_request_options_and_settings(clean_flags):
-  FLAGS(["prog", "--tv_band=-1", "--jitter=2", "--z_learning_rate=0.05", "--lambda_sem=7",
-         "--label=-1", "--input=x.png"])
-  assert cli_flags.request_options() == {"tv_band": -1, "jitter": 2, "learning_rate": 0.05,
-                                         "lambda_sem": 7.0}
-  settings = cli_flags.inpaint_settings()
-  assert settings.label == -1 and settings.options["jitter"] == 2 and settings.seed == 0
+def test_request_options_and_settings():
+  args = cli.parse("inpaint", ["prog", "--tv_band=-1", "--jitter=2", "--learning_rate=0.05",
+                               "--lambda_sem=7", "--label=-1", "--input=x.png"])
+  assert args.options == {"tv_band": -1, "jitter": 2, "learning_rate": 0.05, "lambda_sem": 7.0}
+  from tfinpaint import inpaint  # pylint: disable=g-import-not-at-top
+  settings = args.get(inpaint.Settings)
+  assert settings.label == -1 and settings.seed == 0 and settings.input == "x.png"
 
 
-def test_export_settings_carry_config_fields(clean_flags):
-  FLAGS(["prog", "--from_networks=exported/digits_lenet", "--export_dir=x", "--block_rows=8",
-         "--max_iterations=50", "--iterations=20", "--content_weight=0", "--snapshot_every=2"])
-  config = cli_flags.export_settings().config
-  assert config == {"block_rows": 8, "max_iterations": 50, "iterations": 20}
+def test_experiment_overrides_reach_the_config():
+  args = cli.parse("export", ["prog", f"--config={TEST_EXPERIMENTS}:lenet",
+                              "--config.request.block_rows=8", "--config.request.iterations=3",
+                              "--config.export.export_dir=x"])
+  assert args.config.request.block_rows == 8 and args.config.request.iterations == 3
+  assert args.config.export.export_dir == "x" and args.config.request.max_iterations == 4
 
 
 @pytest.mark.parametrize("exc, message", [
@@ -137,61 +178,60 @@ def test_export_settings_carry_config_fields(clean_flags):
     (FileNotFoundError(2, "No such file", "/x/y.png"), "error: no such file or directory: "
      "/x/y.png\n"),
 ])
-def test_guarded_main_turns_user_errors_into_exit_2(exc, message, capsys):
-  def main(argv):
-    del argv
+def test_a_main_turns_user_errors_into_exit_2(exc, message, capsys, monkeypatch):
+  def main(args):
+    del args
     raise exc
+  main.__module__ = __name__
+  monkeypatch.setattr(sys, "argv", ["prog"])
   with pytest.raises(SystemExit) as e:
-    cli._guarded(main)(["prog"])  # pylint: disable=protected-access
+    cli.run(main, "benchmark")
   assert e.value.code == 2
   assert capsys.readouterr().err == message
 
 
-def test_bugs_keep_their_traceback():
-  def main(argv):
-    del argv
+def test_bugs_keep_their_traceback(monkeypatch):
+  def main(args):
+    del args
     raise ZeroDivisionError("a bug")
+  main.__module__ = __name__
+  monkeypatch.setattr(sys, "argv", ["prog"])
   with pytest.raises(ZeroDivisionError):
-    cli._guarded(main)(["prog"])  # pylint: disable=protected-access
+    cli.run(main, "benchmark")
 
 
 def test_mains_are_thin():
   for path in glob.glob(os.path.join(REPO, "bin", "*.py")):
-    if os.path.basename(path) in ("flags.py", "cli.py", "__init__.py"):  # not mains
+    if os.path.basename(path) in ("cli.py", "__init__.py"):  # not mains
       continue
     with open(path) as f:
       assert len(f.readlines()) <= 80, path
 
 
-def test_device_and_gpu_flags_reach_the_training(tmp_path, clean_flags, capsys):
-  FLAGS(["prog", "--model=lenet", "--dataset=synthetic", "--workdir=w", "--strategy=mirrored",
-         "--devices=CPU:0,CPU:1", "--memory_growth"])
-  settings = cli_flags.train_settings()
-  assert settings.devices == ("CPU:0", "CPU:1") and settings.memory_growth
-  assert not settings.mixed_precision
-  FLAGS.unparse_flags()
-  FLAGS(["prog", "--model=lenet", "--dataset=synthetic", "--workdir=w", "--mixed_precision"])
-  settings = cli_flags.train_settings()
-  assert settings.mixed_precision and settings.devices == () and not settings.memory_growth
-
+def test_device_and_gpu_settings_reach_the_training(tmp_path, capsys):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if tf.config.list_physical_devices("GPU"):
     pytest.skip("this host has a GPU: the GPU-less behaviour is what is tested below")
   workdir = tmp_path / "run"
-  common = ["--model=lenet", "--dataset=synthetic", f"--workdir={workdir}", "--width=0.25",
-            "--image_size=16", "--num_steps=2", "--batch_size=8", "--patch_repeats=1"]
+  common = [f"--config={TEST_EXPERIMENTS}:lenet", f"--config.train.workdir={workdir}",
+            "--config.data.image_size=16", "--config.train.patch_repeats=1"]
   # The 2 logical CPUs of conftest, named; memory growth without a GPU is a logged no-op.
-  run_main("train", common + ["--strategy=mirrored", "--devices=CPU:0,CPU:1", "--memory_growth"])
+  run_main("train", common + ["--config.runtime.strategy=mirrored",
+                              "--config.runtime.devices=CPU:0,CPU:1",
+                              "--config.runtime.memory_growth=true"])
   out = capsys.readouterr().out
   assert "memory_growth: no GPU, nothing to do" in out and "with 2 replica(s)" in out
   assert os.path.exists(workdir / "checkpoints" / "ckpt-2.index")
-  for argv, message in ((["--strategy=mirrored", "--devices=CPU:0,CPU:7"], "no device CPU:7"),
-                        (["--devices=CPU:0"], "--devices applies to --strategy=mirrored only"),
-                        (["--mixed_precision"], "--mixed_precision needs a GPU")):
+  assert os.path.isfile(workdir / "config.json")
+  for argv, message in ((["--config.runtime.strategy=mirrored",
+                          "--config.runtime.devices=CPU:0,CPU:7"], "no device CPU:7"),
+                        (["--config.runtime.mixed_precision=true"], "needs a GPU")):
     other = tmp_path / "refused"
     with pytest.raises(InputError, match=message):
       run_main("train", [a.replace(str(workdir), str(other)) for a in common] + argv)
     assert not os.path.exists(other)
+  assert "devices applies to the mirrored strategy only" in usage_error(
+      "train", common + ["--config.runtime.devices=CPU:0"])
 
 
 def test_mixed_precision_on_a_cpu_is_one_error_line(tmp_path):
@@ -199,9 +239,9 @@ def test_mixed_precision_on_a_cpu_is_one_error_line(tmp_path):
   if tf.config.list_physical_devices("GPU"):
     pytest.skip("this host has a GPU")
   out = str(tmp_path / "run")
-  proc = run_cli("train", "--model=lenet", "--dataset=synthetic", f"--workdir={out}",
-                 "--mixed_precision", cwd=tmp_path)
-  assert_user_error(proc, out, "error: --mixed_precision needs a GPU (float16 on the CPU")
+  proc = run_cli("train", f"--config={TEST_EXPERIMENTS}:lenet", f"--config.train.workdir={out}",
+                 "--config.runtime.mixed_precision=true", cwd=tmp_path)
+  assert_user_error(proc, out, "error: --config.runtime.mixed_precision needs a GPU")
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -220,14 +260,14 @@ def test_bad_inputs_exit_2_without_output(tmp_path):
   proc = run_cli("inpaint", "--input=img.png", "--mask_file=small_mask.png", "--method=telea",
                  f"--output_dir={out}", cwd=tmp_path)
   assert_user_error(proc, out, "16x16")
-  proc = run_cli("train", "--dataset=synthetic", f"--workdir={out}", cwd=tmp_path)
-  assert_user_error(proc, out, "--model is required")
-  proc = run_cli("export", "--model=lenet", f"--workdir={out}", "--export_dir=exp",
-                 "--dataset=synthetic", cwd=tmp_path)
+  proc = run_cli("train", f"--config.train.workdir={out}", cwd=tmp_path)
+  assert_user_error(proc, out, "bin.train needs an experiment")
+  proc = run_cli("export", f"--config={TEST_EXPERIMENTS}:lenet", f"--config.train.workdir={out}",
+                 "--config.export.export_dir=exp", cwd=tmp_path)
   assert_user_error(proc, str(tmp_path / "exp"), "no such workdir")
 
 
-def test_inpaint_file_with_mask_file(tmp_path, clean_flags):
+def test_inpaint_file_with_mask_file(tmp_path):
   rng = np.random.default_rng(0)
   image = np.clip(np.linspace(0, 1, 40)[None, :, None] + rng.uniform(0, 0.1, (30, 40, 3)), 0, 1)
   write_png(tmp_path / "photo.png", image)
@@ -254,42 +294,40 @@ def _umask():
   return mask
 
 
-def test_train_export_inpaint_evaluate_for_each_kind(tmp_path, clean_flags, capsys):
-  # The flax pattern: each command's main, in process, a few real steps on synthetic data.
-  common = ["--dataset=synthetic", "--image_size=32", "--channels=1", "--batch_size=8",
-            "--num_steps=2", "--log_every=1", "--checkpoint_every=2"]
-  run_main("train", common + ["--model=lenet", "--width=0.25",
-                              f"--workdir={tmp_path / 'lenet'}"])
-  run_main("train", common + ["--model=dcgan", "--width=0.125", "--z_dim=8", "--sample_every=2",
-                              f"--workdir={tmp_path / 'dcgan'}"])
-  run_main("train", common + ["--model=googlenet", "--width=0.1", "--nopatch_training",
-                              f"--workdir={tmp_path / 'googlenet'}"])
-  run_main("train", common + ["--model=judge", f"--workdir={tmp_path / 'judge'}"])
-  run_main("export", common + ["--model=lenet", "--width=0.25", f"--workdir={tmp_path / 'lenet'}",
-                               f"--export_dir={tmp_path / 'exp_c'}", "--iterations=2",
-                               "--max_iterations=4"])
-  run_main("export", common + ["--model=judge", f"--workdir={tmp_path / 'judge'}",
-                               f"--export_dir={tmp_path / 'exp_c'}"])
-  run_main("export", common + ["--model=dcgan", "--width=0.125", "--z_dim=8",
-                               f"--workdir={tmp_path / 'dcgan'}",
-                               f"--classifier_workdir={tmp_path / 'googlenet'}",
-                               f"--export_dir={tmp_path / 'exp_s'}", "--iterations=2",
-                               "--num_starts=1"])
+def test_train_export_inpaint_evaluate_for_each_kind(tmp_path, capsys):
+  # The flax pattern: each command's main, in process, on trimmed experiments of every network
+  # kind (tests/experiments.py), a few real steps on synthetic data.
+  def exp(kind, *more):
+    workdirs = [f"--config.train.workdir={tmp_path / kind}"]
+    return [f"--config={TEST_EXPERIMENTS}:{kind}"] + workdirs + list(more)
+
+  for kind in ("lenet", "dcgan", "googlenet", "judge"):
+    run_main("train", exp(kind))
+  assert os.path.isfile(tmp_path / "lenet" / "config.json")
+  run_main("export", exp("lenet", f"--config.export.export_dir={tmp_path / 'exp_c'}"))
+  run_main("export", exp("judge", f"--config.export.export_dir={tmp_path / 'exp_c'}"))
+  run_main("export", exp("dcgan", f"--config.export.export_dir={tmp_path / 'exp_s'}",
+                         f"--config.export.networks=classifier={tmp_path / 'googlenet'}"))
   out = capsys.readouterr().out
   assert "wrote version" in out and "wrote judge" in out
   assert os.path.isfile(tmp_path / "exp_c" / "1" / "saved_model.pb")
   assert os.path.isfile(tmp_path / "exp_c" / "judge" / "judge.keras")
   with pytest.raises(InputError, match="exists"):  # nothing shipped is replaced silently
-    run_main("export", common + ["--model=lenet", "--width=0.25",
-                                 f"--workdir={tmp_path / 'lenet'}",
-                                 f"--export_dir={tmp_path / 'exp_c'}"])
+    run_main("export", exp("lenet", f"--config.export.export_dir={tmp_path / 'exp_c'}"))
+  with pytest.raises(InputError, match="exports nothing"):
+    run_main("export", exp("googlenet", f"--config.export.export_dir={tmp_path / 'x'}"))
   for kind in ("exp_c", "exp_s"):
     run_main("inpaint", [f"--model_dir={tmp_path / kind}", "--num_images=2",
                          f"--output_dir={tmp_path / ('out_' + kind)}"])
     with open(tmp_path / f"out_{kind}" / "results.csv") as f:
       assert len(list(csv.DictReader(f))) == 2
-  run_main("evaluate", [f"--model_dir={tmp_path / 'exp_c'}", "--num_images=6", "--masks=center",
-                        "--methods=telea,classifier", f"--output_dir={tmp_path / 'ev'}"])
+  with pytest.raises(InputError, match="--label: method full takes no label"):
+    run_main("inpaint", [f"--model_dir={tmp_path / 'exp_s'}", "--num_images=1", "--label=3",
+                         f"--output_dir={tmp_path / 'refused'}"])
+  run_main("evaluate", [f"--config={TEST_EXPERIMENTS}:lenet",
+                        f"--config.evaluate.model_dirs={tmp_path / 'exp_c'}",
+                        "--config.evaluate.methods=telea,classifier",
+                        f"--config.evaluate.output_dir={tmp_path / 'ev'}"])
   text = open(tmp_path / "ev" / "results.md").read()
   assert "judge accuracy - center" in text and "KID x1000 - center" in text
   assert "each image's true label" in text

@@ -6,6 +6,10 @@ from keras import layers
 
 from tfinpaint.errors import InputError
 from tfinpaint.models import dcgan
+from tfinpaint.models.dcgan import DCGANConfig
+
+# The defaults live in the config only: 64 filters (width 1.0 x 64) and z 100.
+FILTERS, Z_DIM = DCGANConfig().filters, DCGANConfig().z_dim
 
 
 @pytest.mark.parametrize("size,channels", [(32, 1), (32, 3), (64, 1), (64, 3), (28, 1)])
@@ -48,17 +52,37 @@ def test_discriminator_batchnorm_from_first_hidden_layer():
   assert d.output.shape[1:] == (1,) and d.layers[-1].activation.__name__ == "linear"
 
 
+def test_config_builds_the_paper_network():
+  # DCGANConfig's defaults are the paper's: 64 filters (width 1.0), z 100.
+  nets = DCGANConfig().build((64, 64, 3), 10)
+  assert set(nets) == {"generator", "discriminator"}
+  g, d = nets["generator"], nets["discriminator"]
+  assert g.input_shape[1:] == (100,)
+  assert g.get_layer("reshape").output.shape[1:] == (4, 4, 512)
+  assert [l.filters for l in d.layers if isinstance(l, layers.Conv2D)] == [64, 128, 256, 512]
+  small = DCGANConfig(width=0.125, z_dim=8).build((32, 32, 1), 10)
+  assert small["generator"].input_shape[1:] == (8,)
+  assert [l.filters for l in small["discriminator"].layers
+          if isinstance(l, layers.Conv2D)] == [8, 16, 32]
+
+
+@pytest.mark.parametrize("kwargs", [dict(width=0.0), dict(z_dim=0), dict(width=17.0)])
+def test_config_range_checked(kwargs):
+  with pytest.raises(ValueError, match=next(iter(kwargs))):
+    DCGANConfig(**kwargs)
+
+
 @pytest.mark.parametrize("size", [30, 9, 4, 96 * 3])
 def test_bad_sizes(size):
   with pytest.raises(InputError):
-    dcgan.build_generator(size, 1)
+    dcgan.build_generator(size, 1, z_dim=Z_DIM, width=FILTERS)
   with pytest.raises(InputError):
-    dcgan.build_discriminator(size, 1)
+    dcgan.build_discriminator(size, 1, width=FILTERS)
 
 
 def test_bad_channels():
   with pytest.raises(InputError):
-    dcgan.build_generator(32, 2)
+    dcgan.build_generator(32, 2, z_dim=Z_DIM, width=FILTERS)
 
 
 def test_select_leaky_relu_equals_keras_forward_and_backward():

@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from tfinpaint import evaluation, judge
+from tfinpaint import evaluation, judge, reports
 from tfinpaint.errors import InputError
 
 
@@ -42,18 +42,18 @@ def test_evaluate_matches_hand_computed_psnr():
   assert ident["psnr"] == np.inf and ident["ssim"] == pytest.approx(1.0)
   assert fill["judge_accuracy"] == 0.5 and report.judge_clean_accuracy == 0.5
   assert np.isfinite(fill["kid"])
-  table = evaluation.markdown_table(report)
+  table = reports.markdown_table(report)
   assert table.splitlines()[0] == "| | masked | fill | identity |"
   assert "| PSNR - center |" in table and "| 12.04 | inf |" in table
-  text = evaluation.markdown_report(report)
+  text = reports.markdown_report(report)
   assert "judge accuracy - center" in text and "KID x1000 - left" in text
   assert "| one (1) |" in text  # per-class breakdown
-  rows = list(csv.DictReader(evaluation.csv_text(report).splitlines()))
+  rows = list(csv.DictReader(reports.csv_text(report).splitlines()))
   assert [(r["mask"], r["method"]) for r in rows] == [
       (m, k) for m in ("center", "left") for k in ("masked", "fill", "identity")]
   assert float(rows[1]["psnr"]) == pytest.approx(12.0412, abs=1e-3)
   assert rows[2]["psnr"] == "inf" and float(rows[1]["judge_accuracy"]) == 0.5
-  grid = evaluation.example_grid(report, "center", scale=2)
+  grid = reports.example_grid(report, "center", scale=2)
   assert grid.shape[0] > 2 * 32
 
 
@@ -71,7 +71,7 @@ def test_stratified_sample_covers_every_class_evenly():
 
 def test_example_grid_shows_every_class_first():
   labels = np.repeat(np.arange(3), 4)
-  np.testing.assert_array_equal(evaluation._example_indices(labels, 5), [0, 4, 8, 1, 2])  # pylint: disable=protected-access
+  np.testing.assert_array_equal(reports.example_indices(labels, 5), [0, 4, 8, 1, 2])
 
 
 def test_kernel_distance():

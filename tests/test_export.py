@@ -6,6 +6,7 @@ TensorFlow's Python package); `tf.saved_model.load` (what the CLIs use through
 tfinpaint.served) must give the same numbers, and `saved_model_cli run` is a second check.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ import tensorflow as tf
 
 from tests import helpers
 from tfinpaint import export, served
+from tfinpaint.experiment import Experiment
+from tfinpaint.export import ExportConfig
 from tfinpaint.errors import InputError
 from tfinpaint.serving import capi, warmup
 
@@ -176,11 +179,11 @@ def test_only_core_ops_and_no_jit(tiny_exports, kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_networks_round_trip_and_reexport(tiny_exports, kind, tmp_path):
   inpainter, version_dir = tiny_exports[kind]
-  again = export.load_networks(os.path.dirname(version_dir), iterations=2)
-  assert again.config.iterations == 2 and type(again) is type(inpainter)
+  again = export.load_networks(os.path.dirname(version_dir))
+  assert again.config == inpainter.config and type(again) is type(inpainter)
   x = inputs_for(kind)
   a = inpainter.function("serving_default")(**x, iterations=tf.constant(2))
-  b = again.function("serving_default")(**x)
+  b = again.function("serving_default")(**x, iterations=tf.constant(2))
   np.testing.assert_allclose(a["inpainted"].numpy(), b["inpainted"].numpy(), atol=1e-6)
 
 
@@ -209,9 +212,10 @@ def test_a_re_export_from_networks_keeps_data_and_samples_and_takes_new_defaults
   inpainter = helpers.tiny_classifier_inpainter()
   export.save_networks(inpainter, base)
   export.export(inpainter, base, extra={"samples": "fashion", "data": "idx:/some/where"})
-  written = release.export_model(release.ExportSettings(
-      model=None, export_dir=str(base), from_networks=str(base / "networks"),
-      config={"iterations": 3}))
+  experiment = Experiment(
+      request=dataclasses.replace(inpainter.config, iterations=3),
+      export=ExportConfig(export_dir=str(base), from_networks=str(base / "networks")))
+  written = release.export_model(experiment)
   assert written["version"].endswith("2")
   meta = export.read_metadata(written["version"])
   assert meta["samples"] == "fashion" and meta["data"] == "idx:/some/where"
@@ -219,6 +223,7 @@ def test_a_re_export_from_networks_keeps_data_and_samples_and_takes_new_defaults
   # Elsewhere, from copied networks alone: nothing to inherit, and nothing is made up.
   other = tmp_path / "copy"
   shutil.copytree(base / "networks", other / "networks")
-  meta = export.read_metadata(release.export_model(release.ExportSettings(
-      model=None, export_dir=str(other), from_networks=str(other)))["version"])
+  experiment = Experiment(request=inpainter.config,
+                          export=ExportConfig(export_dir=str(other), from_networks=str(other)))
+  meta = export.read_metadata(release.export_model(experiment)["version"])
   assert "samples" not in meta and "data" not in meta

@@ -8,30 +8,39 @@ from keras import layers
 
 from tfinpaint.errors import InputError
 from tfinpaint.models import googlenet
+from tfinpaint.models.googlenet import GoogLeNetConfig
+
+
+def _build(image_shape, num_classes, **architecture):
+  """The builder with every architecture keyword given: the defaults live in GoogLeNetConfig."""
+  defaults = GoogLeNetConfig()
+  kwargs = dict(dict(width=defaults.width, dropout=defaults.dropout,
+                     aux_heads=defaults.aux_heads), **architecture)
+  return googlenet.build(image_shape, num_classes, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def small():
-  return googlenet.build((32, 32, 1), num_classes=10, width=0.25)
+  return GoogLeNetConfig(width=0.25).build((32, 32, 1), 10)["model"]
 
 
 @pytest.fixture(scope="module")
 def full():
   # width 1.0 is the only loadable width; a 32x32 input keeps it cheap to build.
-  return googlenet.build((32, 32, 3), num_classes=10, width=1.0)
+  return GoogLeNetConfig(width=1.0).build((32, 32, 3), 10)["model"]
 
 
 def test_output_dict(small):
   out = small(np.zeros((2, 32, 32, 1), np.float32), training=False)
   assert set(out) == {"logits", "aux1", "aux2"}
   assert all(tuple(v.shape) == (2, 10) for v in out.values())
-  no_aux = googlenet.build((32, 32, 1), num_classes=7, width=0.25, aux_heads=False)
+  no_aux = GoogLeNetConfig(width=0.25, aux_heads=False).build((32, 32, 1), 7)["model"]
   out = no_aux(np.zeros((1, 32, 32, 1), np.float32))
   assert set(out) == {"logits"} and tuple(out["logits"].shape) == (1, 7)
 
 
 def test_first_two_max_pools_removed():
-  model = googlenet.build((64, 64, 3), num_classes=196, width=0.25)
+  model = _build((64, 64, 3), 196, width=0.25)
   # conv1 has stride 2 (64 -> 32); with pool1 and pool2 gone 3a/3b stay at 32
   # (the original net would be at 64 / 8 = 8); pool3 -> 16 for 4a-4e, pool4 -> 8 for 5a/5b.
   sizes = {n: tuple(model.get_layer(n).output.shape[1:3]) for n in googlenet.MODULES}
@@ -161,7 +170,7 @@ def test_load_caffe_npy_and_freeze(full, tmp_path):
 
 
 def test_load_caffe_npy_grey_input(tmp_path):
-  model = googlenet.build((32, 32, 1), num_classes=1000, width=1.0, aux_heads=False)
+  model = _build((32, 32, 1), 1000, width=1.0, aux_heads=False)
   params = _fake_caffe(model)
   path = str(tmp_path / "g.npy")
   np.save(path, params, allow_pickle=True)
@@ -179,7 +188,7 @@ def test_load_caffe_npy_errors(small, tmp_path):
     googlenet.load_caffe_npy(small, str(tmp_path / "missing.npy"))
   arr = str(tmp_path / "arr.npy")
   np.save(arr, np.arange(3))
-  model = googlenet.build((32, 32, 3), num_classes=10, width=1.0, aux_heads=False)
+  model = _build((32, 32, 3), 10, width=1.0, aux_heads=False)
   with pytest.raises(InputError, match="not a pickled"):
     googlenet.load_caffe_npy(model, arr)
   with pytest.raises(InputError, match="width=1.0"):
@@ -207,25 +216,32 @@ def test_load_caffe_npy_errors(small, tmp_path):
 
 def test_bad_config():
   with pytest.raises(InputError):
-    googlenet.build((16, 16, 3))
+    _build((16, 16, 3), 196)
   with pytest.raises(InputError):
-    googlenet.build((32, 32, 3), dropout=1.0)
+    _build((32, 32, 3), 196, dropout=1.0)
+  # The config refuses out-of-range fields at construction.
+  with pytest.raises(ValueError, match="dropout"):
+    GoogLeNetConfig(dropout=1.0)
+  with pytest.raises(ValueError, match="width"):
+    GoogLeNetConfig(width=0.0)
 
 
 def test_one_real_train_step_with_aux_heads(tmp_path):
   # The paper's classifier set-up on the canonical trainer: aux losses weighted 0.3, Adam with a
   # piecewise learning rate; one step must move the weights and report the aux-weighted loss.
   from tfinpaint import data  # pylint: disable=g-import-not-at-top
-  from tfinpaint.training import classifier, loop  # pylint: disable=g-import-not-at-top
+  from tfinpaint.training import classifier  # pylint: disable=g-import-not-at-top
+  from tfinpaint.training import strategy as strategy_lib  # pylint: disable=g-import-not-at-top
   train_ds, _ = data.load("synthetic", "train", image_size=32)
   test_ds, _ = data.load("synthetic", "test", image_size=32)
-  strategy = loop.make_strategy("default")
+  strategy = strategy_lib.make_strategy(strategy_lib.RuntimeConfig(strategy="default"))
   with strategy.scope():
-    model = googlenet.build((32, 32, 1), num_classes=10, width=0.125)
+    model = GoogLeNetConfig(width=0.125).build((32, 32, 1), 10)["model"]
   before = [w.numpy().copy() for w in model.trainable_weights]
-  out = classifier.train(model, train_ds, test_ds.take(8), workdir=str(tmp_path), strategy=strategy,
-                         num_steps=1, batch_size=4, learning_rate=1e-3, lr_boundaries=(35,),
-                         lr_values=(1e-3, 1e-4), patch_training=False, aux_weight=0.3,
-                         log_every=1, checkpoint_every=1)
+  settings = classifier.ClassifierTraining(
+      workdir=str(tmp_path), num_steps=1, batch_size=4, learning_rate=1e-3, lr_boundaries=(35,),
+      lr_values=(1e-3, 1e-4), patch_training=False, aux_weight=0.3, log_every=1,
+      checkpoint_every=1)
+  out = classifier.train(model, train_ds, test_ds.take(8), settings, strategy=strategy)
   assert out["step"] == 1 and np.isfinite(out["loss"]) and out["total_loss"] > out["loss"]
   assert any(not np.array_equal(a, w.numpy()) for a, w in zip(before, model.trainable_weights))

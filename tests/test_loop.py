@@ -1,5 +1,9 @@
 """Loop core: strategies, resume after a finished or killed run, hooks, summaries, 2 replicas.
 
+Covers the modules split out of the loop: training/strategy.py (strategies, devices, GPU-only
+options), training/checkpoints.py (restore, integrity), training/inputs.py (exact resume input)
+and training/loop.py (run).
+
 The 2-replica tests rely on tests/conftest.py splitting the CPU into 2 logical devices.
 """
 
@@ -13,9 +17,18 @@ import tensorflow as tf
 
 from tests.helpers import CPUS
 from tfinpaint.errors import InputError
-from tfinpaint.training import loop
+from tfinpaint.training import checkpoints, inputs, loop
+from tfinpaint.training import strategy as strategy_lib
+from tfinpaint.training.strategy import RuntimeConfig
 
 BATCH = 8
+# loop.run takes log_every and checkpoint_every as required keywords; the defaults live in
+# LoopConfig.
+LOOP_DEFAULTS = loop.LoopConfig()
+
+
+def _strategy(name="default", devices=()):
+  return strategy_lib.make_strategy(RuntimeConfig(strategy=name, devices=tuple(devices)))
 
 
 def _data(n=64, seed=0):
@@ -46,6 +59,8 @@ def _setup(strategy, optimizer="adam", seed=1):
 
 
 def _run(workdir, strategy, model, opt, train_step, dataset, num_steps, **kwargs):
+  kwargs.setdefault("log_every", LOOP_DEFAULTS.log_every)
+  kwargs.setdefault("checkpoint_every", LOOP_DEFAULTS.checkpoint_every)
   return loop.run(workdir=str(workdir), strategy=strategy,
                   checkpoint={"model": model, "optimizer": opt}, train_step=train_step,
                   dataset=dataset, num_steps=num_steps, **kwargs)
@@ -62,57 +77,80 @@ def _constant_batches():
   return tf.data.Dataset.from_tensors((x, y)).repeat()
 
 
-def test_make_strategy():
-  assert loop.make_strategy("default").num_replicas_in_sync == 1
-  two = loop.make_strategy("mirrored", devices=CPUS)  # conftest: 2 logical CPUs.
+def test_make_strategy(monkeypatch):
+  assert _strategy("default").num_replicas_in_sync == 1
+  assert strategy_lib.make_strategy(RuntimeConfig()).num_replicas_in_sync == 1
+  two = _strategy("mirrored", devices=CPUS)  # conftest: 2 logical CPUs.
   assert two.num_replicas_in_sync == 2
   assert [d.rsplit("/", 1)[-1] for d in two.extended.worker_devices] == ["device:CPU:0",
                                                                       "device:CPU:1"]
   # Explicit names in any spelling are the same strategy object (one per device set, see
   # make_strategy), and so is the default list on a host without GPUs.
-  assert loop.make_strategy("mirrored", devices=["/cpu:0", "device:CPU:1"]) is two
+  assert strategy_lib.make_strategy(
+      RuntimeConfig(strategy="mirrored", devices=["/cpu:0", "device:CPU:1"])) is two
   if not tf.config.list_logical_devices("GPU"):
-    assert loop.make_strategy("mirrored") is two
-  one = loop.make_strategy("mirrored", devices=["CPU:1"])
+    assert _strategy("mirrored") is two
+  one = _strategy("mirrored", devices=["CPU:1"])
   assert one.num_replicas_in_sync == 1 and one is not two
-  with pytest.raises(InputError, match="unknown strategy"):
-    loop.make_strategy("tpu")
+  # An unknown strategy is refused when the config is made.
+  with pytest.raises(ValueError, match=r"^strategy must be one of default, mirrored, "
+                                       r"multi_worker, got 'tpu'$"):
+    RuntimeConfig(strategy="tpu")
+  assert strategy_lib.STRATEGIES == ("default", "mirrored", "multi_worker")
+  # multi_worker never guesses a cluster.
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  with pytest.raises(InputError, match="the multi_worker strategy needs TF_CONFIG"):
+    _strategy("multi_worker")
 
 
 @pytest.mark.parametrize("name,devices,message", [
-    ("mirrored", ["CPU:7"], r"^--devices: no device CPU:7 here; the devices are CPU:0, CPU:1"),
-    ("mirrored", ["gpu"], r"^--devices: 'gpu' is not a device name such as GPU:0 or CPU:1$"),
-    ("mirrored", ["CPU:0", "cpu:0"], r"^--devices names a device twice"),
-    ("default", ["CPU:0"], r"^--devices applies to --strategy=mirrored only, not default"),
-    ("multi_worker", ["CPU:0"], r"^--devices applies to --strategy=mirrored only"),
+    ("mirrored", ["CPU:7"],
+     r"^--config\.runtime\.devices: no device CPU:7 here; the devices are CPU:0, CPU:1"),
+    ("mirrored", ["gpu"],
+     r"^--config\.runtime\.devices: 'gpu' is not a device name such as GPU:0 or CPU:1$"),
+    ("mirrored", ["CPU:0", "cpu:0"], r"^--config\.runtime\.devices names a device twice"),
 ])
 def test_bad_devices_are_input_errors(name, devices, message):
+  runtime = RuntimeConfig(strategy=name, devices=devices)
   with pytest.raises(InputError, match=message):
-    loop.make_strategy(name, devices=devices)
+    strategy_lib.make_strategy(runtime)
+
+
+@pytest.mark.parametrize("name,message", [
+    ("default", r"^devices applies to the mirrored strategy only, not default"),
+    ("multi_worker", r"^devices applies to the mirrored strategy only"),
+])
+def test_devices_of_another_strategy_are_refused_by_the_config(name, message):
+  with pytest.raises(ValueError, match=message):
+    RuntimeConfig(strategy=name, devices=("CPU:0",))
 
 
 def test_gpu_options_without_a_gpu():
   if tf.config.list_physical_devices("GPU"):
     pytest.skip("this host has a GPU")
   lines = []
-  assert loop.configure_gpus(memory_growth=True, log=lines.append) is False
+  assert strategy_lib.configure_gpus(RuntimeConfig(memory_growth=True),
+                                     log=lines.append) is False
   assert lines == ["memory_growth: no GPU, nothing to do"]
-  assert loop.configure_gpus(log=lines.append) is False and len(lines) == 1
-  with pytest.raises(InputError, match=r"^--mixed_precision needs a GPU \(float16 on the CPU"):
-    loop.configure_gpus(mixed_precision=True, log=lines.append)
+  assert strategy_lib.configure_gpus(RuntimeConfig(), log=lines.append) is False
+  assert len(lines) == 1
+  with pytest.raises(InputError, match=r"^--config\.runtime\.mixed_precision needs a GPU "
+                                       r"\(float16 on the CPU"):
+    strategy_lib.configure_gpus(RuntimeConfig(mixed_precision=True), log=lines.append)
   assert keras.mixed_precision.global_policy().name == "float32"
-  assert not loop.mixed_precision_on()
+  assert not strategy_lib.mixed_precision_on()
   opt = keras.optimizers.Adam()
-  assert loop.maybe_loss_scale(opt) is opt  # float32: no wrapper, scale_loss is the identity
+  assert strategy_lib.maybe_loss_scale(opt) is opt  # float32: no wrapper, scale_loss is the identity
   assert float(opt.scale_loss(tf.constant(3.0))) == 3.0
 
 
 def test_loss_scale_wrapper_under_the_mixed_policy():
-  # What --mixed_precision sets up on a GPU, checked on the CPU without training in float16.
+  # What --config.runtime.mixed_precision sets up on a GPU, checked on the CPU without training
+  # in float16.
   try:
     keras.mixed_precision.set_global_policy("mixed_float16")
-    assert loop.mixed_precision_on()
-    opt = loop.maybe_loss_scale(keras.optimizers.Adam())
+    assert strategy_lib.mixed_precision_on()
+    opt = strategy_lib.maybe_loss_scale(keras.optimizers.Adam())
     assert isinstance(opt, keras.optimizers.LossScaleOptimizer)
     assert float(opt.scale_loss(tf.constant(1.0))) > 1.0
   finally:
@@ -120,7 +158,7 @@ def test_loss_scale_wrapper_under_the_mixed_policy():
 
 
 def test_run_logs_summarises_and_resumes(tmp_path, capsys):
-  strategy = loop.make_strategy("default")
+  strategy = _strategy("default")
   x, y = _data()
   dataset = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(BATCH)
   model, opt, step_fn = _setup(strategy)
@@ -157,7 +195,7 @@ def test_run_logs_summarises_and_resumes(tmp_path, capsys):
                 hooks=[(1, lambda s, m: seen.append(s))])
   assert seen == [6, 7, 8] and result["step"] == 8
   assert int(opt2.iterations.numpy()) == 8
-  assert loop.restore(str(tmp_path), {"model": _setup(strategy)[0]}) == 8
+  assert checkpoints.restore(str(tmp_path), {"model": _setup(strategy)[0]}) == 8
 
 
 class _Killed(Exception):
@@ -165,7 +203,7 @@ class _Killed(Exception):
 
 
 def test_killed_run_resumes_from_last_checkpoint(tmp_path):
-  strategy = loop.make_strategy("default")
+  strategy = _strategy("default")
   reference, ref_opt, ref_step = _setup(strategy)
   _run(tmp_path / "reference", strategy, reference, ref_opt, ref_step, _constant_batches(), 10)
 
@@ -205,7 +243,7 @@ def test_two_replicas_match_one_device(tmp_path):
   # exactly the steps one device takes, and the Keras optimizer (built in scope) does not fail.
   results = []
   for name in ("default", "mirrored"):
-    strategy = loop.make_strategy(name, devices=CPUS if name == "mirrored" else ())
+    strategy = _strategy(name, devices=CPUS if name == "mirrored" else ())
     model, opt, step_fn = _setup(strategy, optimizer="sgd")
     x, y = _data()
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(BATCH)
@@ -216,11 +254,11 @@ def test_two_replicas_match_one_device(tmp_path):
   assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
   for a, b in zip(w_one, w_two):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-  assert not np.allclose(w_one[0], _setup(loop.make_strategy("default"))[0].get_weights()[0])
+  assert not np.allclose(w_one[0], _setup(_strategy("default"))[0].get_weights()[0])
 
 
 def test_finite_dataset_and_reserved_key(tmp_path):
-  strategy = loop.make_strategy("default")
+  strategy = _strategy("default")
   model, opt, step_fn = _setup(strategy)
   x, y = _data(16)
   finite = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH)
@@ -228,7 +266,23 @@ def test_finite_dataset_and_reserved_key(tmp_path):
     _run(tmp_path / "a", strategy, model, opt, step_fn, finite, 5)
   with pytest.raises(ValueError, match="step"):  # a programmer's mistake, not the user's
     loop.run(workdir=str(tmp_path / "b"), strategy=strategy, checkpoint={"step": model},
-             train_step=step_fn, dataset=finite, num_steps=1)
+             train_step=step_fn, dataset=finite, num_steps=1, log_every=1, checkpoint_every=1)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(num_steps=-1), "num_steps must be >= 0"),
+    (dict(log_every=0), "log_every, checkpoint_every >= 1"),
+    (dict(checkpoint_every=0), "log_every, checkpoint_every >= 1"),
+    (dict(hooks=[(0, lambda step, metrics: None)]), "hook periods must be >= 1"),
+])
+def test_bad_loop_arguments_are_value_errors_and_write_nothing(tmp_path, kwargs, message):
+  # A caller's mistake (the configs range-check what users give), refused before any write.
+  strategy = _strategy("default")
+  model, opt, step_fn = _setup(strategy)
+  kwargs = dict(dict(num_steps=2, log_every=1, checkpoint_every=1), **kwargs)
+  with pytest.raises(ValueError, match=message):
+    _run(tmp_path / "w", strategy, model, opt, step_fn, _constant_batches(), **kwargs)
+  assert not (tmp_path / "w").exists()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +292,7 @@ def test_finite_dataset_and_reserved_key(tmp_path):
 
 def _checkpointed(workdir, num_steps=9, every=3):
   """A workdir with ckpt-3, ckpt-6, ckpt-9 of the constant-batch run; returns its weights."""
-  strategy = loop.make_strategy("default")
+  strategy = _strategy("default")
   model, opt, step_fn = _setup(strategy)
   _run(workdir, strategy, model, opt, step_fn, _constant_batches(), num_steps,
        checkpoint_every=every)
@@ -251,7 +305,7 @@ def _ckpt_files(workdir):
 
 def _resume(workdir, num_steps, **kwargs):
   """A "new process": fresh objects (other initial weights) on the same workdir."""
-  strategy = loop.make_strategy("default")
+  strategy = _strategy("default")
   model, opt, step_fn = _setup(strategy, seed=5)
   out = _run(workdir, strategy, model, opt, step_fn, _constant_batches(), num_steps,
              checkpoint_every=3, **kwargs)
@@ -295,7 +349,7 @@ def test_unreadable_index_restores_newest_intact_checkpoint(tmp_path, capsys, in
 
 def _damage(prefix, how):
   if how == "nan_weights":  # what runs before the divergence check could save
-    model, opt, _ = _setup(loop.make_strategy("default"))
+    model, opt, _ = _setup(_strategy("default"))
     model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
     tf.train.Checkpoint(step=tf.Variable(9, dtype=tf.int64), model=model, optimizer=opt).write(
         str(prefix))
@@ -325,8 +379,8 @@ def test_damaged_latest_checkpoint_falls_back_to_previous(tmp_path, capsys, how)
   assert "skipping ckpt-9: damaged" in log and "restored ckpt-6 (step 6)" in log
   assert out["step"] == 12
   _assert_same(_weights(model), reference)
-  fresh = _setup(loop.make_strategy("default"))[0]
-  assert loop.restore(str(tmp_path / "run"), {"model": fresh}) == 12
+  fresh = _setup(_strategy("default"))[0]
+  assert checkpoints.restore(str(tmp_path / "run"), {"model": fresh}) == 12
 
 
 def test_no_restorable_checkpoint_refuses_until_restart_from_scratch(tmp_path, capsys):
@@ -336,11 +390,12 @@ def test_no_restorable_checkpoint_refuses_until_restart_from_scratch(tmp_path, c
   files = _ckpt_files(tmp_path)
   with pytest.raises(InputError, match=r"no checkpoint in .* restores \(ckpt-9 is damaged; "
                                        r"ckpt-6 is damaged; ckpt-3 is damaged\): pass "
-                                       r"--restart_from_scratch"):
+                                       r"--config\.train\.restart_from_scratch=true to discard "
+                                       r"them and start again$"):
     _resume(tmp_path, 4)
   assert _ckpt_files(tmp_path) == files  # refused: nothing touched
   with pytest.raises(InputError, match="restores"):
-    loop.restore(str(tmp_path), {"model": _setup(loop.make_strategy("default"))[0]})
+    checkpoints.restore(str(tmp_path), {"model": _setup(_strategy("default"))[0]})
   capsys.readouterr()
   out, _, opt = _resume(tmp_path, 4, restart_from_scratch=True)
   assert "restart_from_scratch: discarded" in capsys.readouterr().out
@@ -405,10 +460,10 @@ def _all_saved_finite(workdir):
 
 
 def test_divergence_stops_the_run_and_keeps_the_last_finite_checkpoint(tmp_path):
-  strategy = loop.make_strategy("default")
+  strategy = _strategy("default")
   model, opt, step_fn = _nan_at(strategy, 7)
   with pytest.raises(InputError, match=r"^training diverged at step 7 \(loss nan\); kept ckpt-5; "
-                                       r"lower --learning_rate$"):
+                                       r"lower --config\.train\.learning_rate$"):
     _run(tmp_path, strategy, model, opt, step_fn, _constant_batches(), 20, checkpoint_every=5,
          log_every=10)
   assert [f for f in _ckpt_files(tmp_path) if f.endswith(".index")] == ["ckpt-5.index"]
@@ -418,7 +473,7 @@ def test_divergence_stops_the_run_and_keeps_the_last_finite_checkpoint(tmp_path)
 def test_non_finite_weights_are_never_saved(tmp_path):
   # The loss of step 6 is still finite (computed before the update that breaks the weights): the
   # check before manager.save catches it.
-  strategy = loop.make_strategy("default")
+  strategy = _strategy("default")
   model, opt, step_fn = _nan_at(strategy, 6, where="weights")
   with pytest.raises(InputError, match=r"diverged at step 6 \(non-finite weights\); kept ckpt-3"):
     _run(tmp_path, strategy, model, opt, step_fn, _constant_batches(), 20, checkpoint_every=3,
@@ -427,7 +482,7 @@ def test_non_finite_weights_are_never_saved(tmp_path):
 
 
 def test_unusable_workdirs_are_refused_without_writing(tmp_path, monkeypatch):
-  strategy = loop.make_strategy("default")
+  strategy = _strategy("default")
   model, opt, step_fn = _setup(strategy)
   a_file = tmp_path / "file"
   a_file.write_text("not a folder")
@@ -458,21 +513,21 @@ def test_unusable_workdirs_are_refused_without_writing(tmp_path, monkeypatch):
 
 
 def test_shuffled_positions_are_a_pure_function_of_the_counter():
-  run = list(loop.shuffled_positions(0, 5, seed=3).take(15).as_numpy_iterator())
+  run = list(inputs.shuffled_positions(0, 5, seed=3).take(15).as_numpy_iterator())
   assert [c for c, _, _ in run] == list(range(15))
   assert [e for _, e, _ in run] == [0] * 5 + [1] * 5 + [2] * 5
   epochs = [[i for _, e, i in run if e == epoch] for epoch in range(3)]
   assert all(sorted(order) == list(range(5)) for order in epochs)
   assert len({tuple(order) for order in epochs}) > 1  # a new order every epoch
-  assert list(loop.shuffled_positions(7, 5, seed=3).take(8).as_numpy_iterator()) == run[7:]
-  other = list(loop.shuffled_positions(0, 5, seed=4).take(15).as_numpy_iterator())
+  assert list(inputs.shuffled_positions(7, 5, seed=3).take(8).as_numpy_iterator()) == run[7:]
+  other = list(inputs.shuffled_positions(0, 5, seed=4).take(15).as_numpy_iterator())
   assert [i for _, _, i in other] != [i for _, _, i in run]
 
 
 def test_materialize_only_what_is_the_same_on_every_pass():
   x, y = _data(20)
   ds = tf.data.Dataset.from_tensor_slices((x, y))
-  arrays, count, note = loop.materialize(ds)
+  arrays, count, note = inputs.materialize(ds)
   assert count == 20 and "in memory (20 examples)" in note
   np.testing.assert_array_equal(arrays[0], x)
   np.testing.assert_array_equal(arrays[1], y)
@@ -480,10 +535,10 @@ def test_materialize_only_what_is_the_same_on_every_pass():
   coins = tf.data.Dataset.random(seed=1, rerandomize_each_iteration=True)  # as data.add_flips
   noisy = tf.data.Dataset.zip(ds, coins).map(
       lambda example, coin: (example[0] * tf.cast(coin % 2 * 2 - 1, tf.float32), example[1]))
-  arrays, count, note = loop.materialize(noisy)
+  arrays, count, note = inputs.materialize(noisy)
   assert arrays is None and count == 20 and "changes from one pass to the next" in note
-  arrays, count, note = loop.materialize(ds, limit_bytes=100)
+  arrays, count, note = inputs.materialize(ds, limit_bytes=100)
   assert arrays is None and count == 20 and "larger than" in note
-  arrays, count, note = loop.materialize(ds.filter(lambda a, b: b >= 0), limit_bytes=100)
+  arrays, count, note = inputs.materialize(ds.filter(lambda a, b: b >= 0), limit_bytes=100)
   assert arrays is None and "larger than" in note  # size unknown up front: found on the way
-  assert loop.materialize(ds.take(0))[1] == 0
+  assert inputs.materialize(ds.take(0))[1] == 0

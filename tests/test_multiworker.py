@@ -2,8 +2,8 @@
 
 Each worker is its own process (python -m bin.train through tests/multiworker_worker.py) with
 TF_CONFIG naming both workers on free localhost ports, one CPU replica each, as on two machines
-with a shared --workdir. The chief's final checkpoint is compared with a single-process run of
-the same global batch and seed on 2 replicas (--strategy=mirrored --devices=CPU:0,CPU:1, a third
+with a shared workdir. The chief's final checkpoint is compared with a single-process run of
+the same global batch and seed on 2 replicas (the mirrored strategy on CPU:0,CPU:1, a third
 process started at the same time), which sees the same global batches split the same way. Only
 the chief writes into the workdir: worker 1 saves its checkpoints to a scratch folder inside it
 and removes it. Then a job is killed mid-run (kill -9 on worker 1 after the first checkpoint,
@@ -26,18 +26,22 @@ import time
 import numpy as np
 import pytest
 
-from tfinpaint.training import loop, runner
+from tfinpaint import experiment
+from tfinpaint.training import checkpoints
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300  # seconds for one job (~20 s on an idle 2-core machine; far more when loaded)
 STEPS, EVERY, PAUSE = 8, 3, 5  # checkpoints at 3, 6, 8; the killed job dies at 5
 SIZE, CLASSES = 16, 10  # synthetic data
-COMMON = ["--dataset=synthetic", f"--image_size={SIZE}", "--channels=1", "--batch_size=8",
-          f"--num_steps={STEPS}", f"--checkpoint_every={EVERY}", "--log_every=2", "--seed=3"]
-MODELS = {
-    "lenet": ["--model=lenet", "--width=0.25", "--patch_repeats=2", "--learning_rate=3e-3"],
-    "dcgan": ["--model=dcgan", "--width=0.125", "--z_dim=8", "--sample_every=4"],
+EXPERIMENTS = os.path.join(REPO, "tests", "experiments.py")
+MODELS = {  # the trimmed experiments of tests/experiments.py (synthetic data), with overrides
+    "lenet": [f"--config={EXPERIMENTS}:lenet", "--config.train.patch_repeats=2",
+              "--config.train.learning_rate=3e-3"],
+    "dcgan": [f"--config={EXPERIMENTS}:dcgan", "--config.train.sample_every=4"],
 }
+COMMON = [f"--config.data.image_size={SIZE}", "--config.train.batch_size=8",
+          f"--config.train.num_steps={STEPS}", f"--config.train.checkpoint_every={EVERY}",
+          "--config.train.log_every=2", "--config.train.seed=3"]
 RTOL, ATOL = 1e-4, 1e-5
 
 
@@ -68,7 +72,8 @@ def _start(args, log_path, tf_config=None):
 def _workers(model, workdir, logs, extra=()):
   ports = _free_ports(2)
   cluster = {"worker": [f"localhost:{p}" for p in ports]}
-  args = [*COMMON, *MODELS[model], f"--workdir={workdir}", "--strategy=multi_worker", *extra]
+  args = [*MODELS[model], *COMMON, f"--config.train.workdir={workdir}",
+          "--config.runtime.strategy=multi_worker", *extra]
   return [_start(args, f"{logs}_worker{i}.log",
                  {"cluster": cluster, "task": {"type": "worker", "index": i}})
           for i in range(2)]
@@ -101,9 +106,9 @@ def _wait(procs, timeout=TIMEOUT):
 
 def _final(model, workdir):
   """(step, weights) of the newest checkpoint of workdir, restored into freshly built networks."""
-  nets = runner.build(model, (SIZE, SIZE, 1), CLASSES, width=0.25 if model == "lenet" else 0.125,
-                      z_dim=8)
-  step = loop.restore(str(workdir), nets)
+  network = experiment.load(f"{EXPERIMENTS}:{model}").network
+  nets = network.build((SIZE, SIZE, 1), CLASSES)
+  step = checkpoints.restore(str(workdir), nets)
   return step, [w for name in sorted(nets) for w in nets[name].get_weights()]
 
 
@@ -118,8 +123,9 @@ def _uninterrupted(model, tmp_path_factory):
   """Runs (once per model) the 2-worker job and, in parallel, the 1-process 2-replica reference."""
   if model not in _RUNS:
     root = tmp_path_factory.mktemp(f"mw_{model}")
-    reference = _start([*COMMON, *MODELS[model], f"--workdir={root / 'reference'}",
-                        "--strategy=mirrored", "--devices=CPU:0,CPU:1"], root / "reference.log")
+    reference = _start([*MODELS[model], *COMMON, f"--config.train.workdir={root / 'reference'}",
+                        "--config.runtime.strategy=mirrored",
+                        "--config.runtime.devices=CPU:0,CPU:1"], root / "reference.log")
     started = time.perf_counter()
     workers = _workers(model, root / "job", root / "job")
     _wait(workers + [reference])
@@ -130,7 +136,7 @@ def _uninterrupted(model, tmp_path_factory):
 
 def _assert_only_the_chief_wrote(workdir, *chiefs):
   names = set(os.listdir(workdir))
-  assert names <= {"flags.txt", "checkpoints", "summaries", "samples"}, names
+  assert names <= {"config.json", "checkpoints", "summaries", "samples"}, names
   ckpts = sorted(os.listdir(workdir / "checkpoints"))  # no .worker_* scratch folder left
   assert ckpts == ["checkpoint"] + [f"ckpt-{n}.{ext}" for n in (3, 6, 8)
                                     for ext in ("data-00000-of-00001", "index")], ckpts

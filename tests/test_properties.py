@@ -95,7 +95,8 @@ def requests(draw, inpainter, signature):
       choices.append(option.low)
     if fault == "option":
       choices = [] if option.low is None else [option.low - 1]
-      if option.high is not None:
+      if option.high is not None and (option.dtype.is_floating or
+                                      option.high < option.dtype.as_numpy_dtype(2**31 - 1)):
         choices.append(option.high + 1)
       if option.dtype.is_floating:
         choices += [float("nan"), float("inf")]

@@ -1,7 +1,7 @@
 """Exact resume (issue 12): a run killed between two checkpoints and restarted ends bitwise equal.
 
-The kill is simulated by a hook that raises after step KILL (not a checkpoint multiple), added to
-loop.run by a wrapper: the training functions themselves are unchanged. The restart uses fresh
+The kill is simulated by a hook that raises after step KILL (not a checkpoint multiple), passed
+to the trainer as any step hook is. The restart uses fresh
 objects with other initial weights, as a new process would. Before issue 12 the restarted run
 started its input pipeline over (relative L2 0.305 between final weights on the digits sheet).
 """
@@ -16,7 +16,9 @@ import tensorflow as tf
 from tests.helpers import CPUS
 from tfinpaint import data
 from tfinpaint.models import dcgan, lenet
-from tfinpaint.training import classifier, gan, loop
+from tfinpaint.training import classifier, gan
+from tfinpaint.training import strategy as strategy_lib
+from tfinpaint.training.strategy import RuntimeConfig
 
 DIGITS = "sheet:/usr/share/doc/opencv-doc/examples/data/digits.png"
 STEPS, EVERY, KILL = 24, 10, 17
@@ -26,18 +28,17 @@ class _Killed(Exception):
   pass
 
 
-def _kill_at(monkeypatch, step):
-  """loop.run with a hook that raises after `step` (as kill -9 would stop the process)."""
-  real_run = loop.run
+def _kill_at(step):
+  """A step hook that raises after `step` (as kill -9 would stop the process)."""
+  def kill(current, metrics):
+    del metrics
+    if current == step:
+      raise _Killed(current)
+  return [(1, kill)]
 
-  def killed_run(**kwargs):
-    def kill(current, metrics):
-      del metrics
-      if current == step:
-        raise _Killed(current)
-    return real_run(**dict(kwargs, hooks=list(kwargs.get("hooks", ())) + [(1, kill)]))
 
-  monkeypatch.setattr(loop, "run", killed_run)
+def _strategy(name, devices=()):
+  return strategy_lib.make_strategy(RuntimeConfig(strategy=name, devices=tuple(devices)))
 
 
 def _weights(*models):
@@ -56,13 +57,14 @@ def _lenet(strategy, seed):
     return lenet.build((28, 28, 1), 10, width=0.25)
 
 
-def _train_classifier(model, train_ds, test_ds, workdir, strategy):
-  return classifier.train(model, train_ds, test_ds, workdir=str(workdir), strategy=strategy,
-                          num_steps=STEPS, batch_size=16, learning_rate=3e-3, log_every=EVERY,
-                          checkpoint_every=EVERY, patch_repeats=2, shuffle_buffer=64)
+def _train_classifier(model, train_ds, test_ds, workdir, strategy, hooks=()):
+  settings = classifier.ClassifierTraining(
+      workdir=str(workdir), num_steps=STEPS, batch_size=16, learning_rate=3e-3,
+      log_every=EVERY, checkpoint_every=EVERY, patch_repeats=2, shuffle_buffer=64)
+  return classifier.train(model, train_ds, test_ds, settings, strategy=strategy, hooks=hooks)
 
 
-def _kill_and_resume_classifier(tmp_path, monkeypatch, capsys, make_dataset, strategy):
+def _kill_and_resume_classifier(tmp_path, capsys, make_dataset, strategy):
   # Every run makes its dataset anew under the same global seed, as a new process would: flips
   # draw new coins on each pass, counted per dataset object, from a seed fixed when the dataset
   # is made (it depends on the global seed, which the model builds below set to 0 or 1).
@@ -74,11 +76,9 @@ def _kill_and_resume_classifier(tmp_path, monkeypatch, capsys, make_dataset, str
   reference = _lenet(strategy, 0)
   _train_classifier(reference, load(), test_ds, tmp_path / "reference", strategy)
 
-  with monkeypatch.context() as patch:
-    _kill_at(patch, KILL)
-    model = _lenet(strategy, 0)
-    with pytest.raises(_Killed):
-      _train_classifier(model, load(), test_ds, tmp_path / "run", strategy)
+  model = _lenet(strategy, 0)
+  with pytest.raises(_Killed):
+    _train_classifier(model, load(), test_ds, tmp_path / "run", strategy, _kill_at(KILL))
   killed = _weights(model)
   capsys.readouterr()
   model = _lenet(strategy, 1)  # the new process: other initial weights, same workdir
@@ -90,22 +90,21 @@ def _kill_and_resume_classifier(tmp_path, monkeypatch, capsys, make_dataset, str
   return log
 
 
-def test_classifier_killed_between_checkpoints_resumes_bitwise_on_digits(tmp_path, monkeypatch,
-                                                                         capsys):
+def test_classifier_killed_between_checkpoints_resumes_bitwise_on_digits(tmp_path, capsys):
   if not os.path.exists(DIGITS.split(":", 1)[1]):
     pytest.skip("opencv-doc's digits.png is not installed")
-  log = _kill_and_resume_classifier(tmp_path, monkeypatch, capsys,
+  log = _kill_and_resume_classifier(tmp_path, capsys,
                                     lambda: data.load(DIGITS, "train", 28, 1)[0],
-                                    loop.make_strategy("default"))
+                                    _strategy("default"))
   assert "in memory (4500 examples)" in log
 
 
-def test_classifier_resume_bitwise_when_the_input_streams(tmp_path, monkeypatch, capsys):
+def test_classifier_resume_bitwise_when_the_input_streams(tmp_path, capsys):
   # Flips re-randomise every pass, so the split streams and a resumed run replays it; 2 replicas.
   log = _kill_and_resume_classifier(
-      tmp_path, monkeypatch, capsys,
+      tmp_path, capsys,
       lambda: data.load("synthetic", "train", 28, 1, flip=True)[0].take(64),
-      loop.make_strategy("mirrored", devices=CPUS))
+      _strategy("mirrored", devices=CPUS))
   assert "changes from one pass to the next" in log
 
 
@@ -119,15 +118,14 @@ def _gan_models(strategy, seed):
 GAN_STEPS, GAN_EVERY, GAN_KILL = 8, 3, 5
 
 
-def _train_gan(models, train_ds, workdir, strategy):
-  return gan.train(*models, train_ds, workdir=str(workdir), strategy=strategy,
-                   num_steps=GAN_STEPS, batch_size=8, z_dim=8, sample_every=0,
-                   log_every=GAN_EVERY, checkpoint_every=GAN_EVERY)
+def _train_gan(models, train_ds, workdir, strategy, hooks=()):
+  settings = gan.GANTraining(workdir=str(workdir), num_steps=GAN_STEPS, batch_size=8,
+                             sample_every=0, log_every=GAN_EVERY, checkpoint_every=GAN_EVERY)
+  return gan.train(*models, train_ds, settings, strategy=strategy, hooks=hooks)
 
 
-def test_gan_killed_between_checkpoints_resumes_bitwise_on_two_replicas(tmp_path, monkeypatch,
-                                                                        capsys):
-  strategy = loop.make_strategy("mirrored", devices=CPUS)
+def test_gan_killed_between_checkpoints_resumes_bitwise_on_two_replicas(tmp_path, capsys):
+  strategy = _strategy("mirrored", devices=CPUS)
   assert strategy.num_replicas_in_sync == 2
   rs = np.random.RandomState(0)
   images = rs.uniform(-1, 1, (40, 32, 32, 1)).astype(np.float32)
@@ -135,10 +133,9 @@ def test_gan_killed_between_checkpoints_resumes_bitwise_on_two_replicas(tmp_path
   reference = _gan_models(strategy, 0)
   _train_gan(reference, train_ds, tmp_path / "reference", strategy)
 
-  with monkeypatch.context() as patch:
-    _kill_at(patch, GAN_KILL)
-    with pytest.raises(_Killed):
-      _train_gan(_gan_models(strategy, 0), train_ds, tmp_path / "run", strategy)
+  with pytest.raises(_Killed):
+    _train_gan(_gan_models(strategy, 0), train_ds, tmp_path / "run", strategy,
+               _kill_at(GAN_KILL))
   capsys.readouterr()
   models = _gan_models(strategy, 1)
   result = _train_gan(models, train_ds, tmp_path / "run", strategy)

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfinpaint import config as config_lib
 from tfinpaint.errors import InputError
 from tfinpaint.models import dcgan
-from tfinpaint.inpainting import base, losses, optimizers
+from tfinpaint.inpainting import losses, optimizers
 from tfinpaint.inpainting import semantic as semantic_lib
 from tfinpaint.inpainting.semantic import SemanticConfig, SemanticInpainter
 
@@ -351,13 +352,13 @@ def test_soft_masks_are_binarised_like_everywhere_else(nets):
 def test_config_round_trip_and_bad_arguments(nets):
   g, d, c = nets
   inp = _make(nets, preset="semantic", lambda_sem=5.0, epsilon=0.1)
-  config = base.config_to_json(inp.config)
-  assert config["lambda_sem"] == 5.0 and config["lambda_p"] == 0.003
-  again = base.config_from_json(SemanticConfig, config)
+  saved = config_lib.to_json(inp.config)
+  assert saved["lambda_sem"] == 5.0 and saved["lambda_p"] == 0.003 and saved["kind"] == "semantic"
+  again = config_lib.from_json(SemanticConfig, saved)
   assert again == inp.config
   with pytest.raises(InputError):
     _make(nets, classifier=False, preset="full")
-  with pytest.raises(InputError):
+  with pytest.raises(ValueError, match="preset must be one of yeh, semantic, full"):
     _make(nets, preset="fancy")
   with pytest.raises(ValueError, match="no option"):
     inp.resolve({"lambda_x": 1.0})

@@ -18,7 +18,7 @@ from tfinpaint import masks as masks_lib
 from tfinpaint.serving import capi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHIPPED = {name: os.path.join(ROOT, "exported", name) for name in inpaint.SHIPPED}
+SHIPPED = {name: os.path.join(ROOT, "exported", name) for name in served.SHIPPED}
 MASKS = ("center", "left", "random", "pattern")
 
 
@@ -86,11 +86,13 @@ def test_bin_inpaint_writes_what_tf_serving_serves(models, name, tmp_path):
     options = {k: v for k, v in {"iterations": 10, "seed": 3}.items() if k not in fixed}
     for mask in ("illumination",) if method == "illumination" else MASKS:
       out = tmp_path / f"{method}_{mask}"
-      settings = inpaint.Settings(model_dirs=(SHIPPED[name],), method=method, mask=mask,
-                                  num_images=3, options=options, seed=3, output_dir=str(out),
+      settings = inpaint.Settings(model_dir=(SHIPPED[name],), method=method,
+                                  mask="center" if method == "illumination" else mask,
+                                  num_images=3, seed=3, output_dir=str(out),
                                   illumination_threshold=0.3 if method == "illumination"
                                   else None)
-      _, _, rows = inpaint.run(settings, log=lambda line: None, models=[model])
+      sent = {k: v for k, v in options.items() if k != "seed"}  # the run's seed goes with it
+      _, _, rows = inpaint.run(settings, sent, log=lambda line: None, models=[model])
       job = inpaint.plan(settings, [model])[0]
       if method == "illumination":
         inpaint.execute(job, options, 0.3)  # the job's mask comes from the model

@@ -3,33 +3,80 @@
 A number of images x iterations per second means little on its own (machines differ by 100x), so
 every measurement comes with a reference measured in the same process:
 
-  * loops: each inpainter's batched tf.while_loop next to a per-image eager Python loop calling
-    the same pure `step` (so the speed-up is not bought by computing something else: both are
-    also run on the same few images and compared), with the achieved GFLOP/s of one iteration
-    (FLOPs counted by the tf.compat.v1 profiler on the graph of one `step`) next to the GFLOP/s
-    of a plain tf.matmul on this machine;
+  * loops: each registered method's exported function (its batched tf.while_loop, on the
+    method's `example("benchmark")` networks) next to its per-image eager Python loop over the
+    same pure `step` (`Inpainter.reference`: so the speed-up is not bought by computing something
+    else; both run on the same few images and are compared), with the achieved GFLOP/s of the
+    work a step needs (FLOPs counted from the layer shapes of the networks it runs) next to the
+    GFLOP/s of a plain tf.matmul on this machine, and where the time goes per network;
   * serving: each signature of each exported model, loaded with TF Serving's own loader
     (tfinpaint.serving.capi: the C API in a subprocess) with its warm-up records replayed: the
     first request after loading next to a warm one, and throughput against batch size;
-  * paper scale: one training step and one inpainting iteration of the configs/cars_* networks
-    at their real size (64x64x3, full width, 196 classes), with the wall time of the paper's
-    runs extrapolated from them.
+  * paper scale (tfinpaint.paper_scale): the configs/cars_* experiments at their real size.
+The loops run with oneDNN off (the CLIs' setting) and on, each in a fresh process.
 """
 
 import dataclasses
 import functools
+import importlib
+import json
 import os
-import resource
-import time
+import subprocess
+import sys
 
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import masks as masks_lib
+from tfinpaint import config
+from tfinpaint import export as export_lib
+from tfinpaint import fileio
+from tfinpaint import images as images_lib
+from tfinpaint import measure
+from tfinpaint import paper_scale as paper_scale_lib
+from tfinpaint import plots
+from tfinpaint import served
+from tfinpaint.errors import InputError
+from tfinpaint.inpainting import base
+from tfinpaint.serving import capi
 
-# Figures of the previous main (stop 5, same benchmark settings, this 2-core machine), printed
-# as fixed references: the targets of the speed work are ratios to them.
-PREVIOUS = {"classifier": 4706.0, "semantic": 70.6}  # images x iterations per second
+BENCHMARKS = ("loops", "serving", "matmul")
+SERVING_ITERATIONS = 50  # per served request: enough for a steady rate, short enough to repeat
+LONG_REQUEST = 1000  # iterations of the one-image "long request" rows
+LONG_REQUEST_BUDGET = 10.0  # seconds: a long-request row is skipped where it would take longer
+LOOP_SECONDS = 2.0  # the batched loop is timed over about this long
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings(config.Config):
+  """One bin.benchmark run: the flags of bin.benchmark are made from these fields."""
+  benchmarks: tuple[str, ...] = config.field(BENCHMARKS, help="which measurements to run: "
+                                             + ", ".join(BENCHMARKS))
+  methods: tuple[str, ...] = config.field((), help="inpainting methods whose loops are timed "
+                                          "(default: every registered method)")
+  model_dir: tuple[str, ...] = config.field((), help="exports for the serving benchmark "
+                                            "(default: the shipped ones)")
+  batch_size: int = config.field(served.BATCH_SIZE, help="largest batch of the throughput "
+                                 "curve", low=1, high=4096)
+  iterations: int | None = config.field(None, help="iterations per timed request (default: "
+                                        "per benchmark)", low=1, high=10**6)
+  paper_scale: bool = config.field(False, help="also time the configs/cars_* experiments at "
+                                   "paper size")
+  output_dir: str = config.field(os.path.join("out", "benchmark"), help="where benchmark.md, "
+                                 "benchmark.csv and the throughput charts go")
+  seed: int = config.field(0, help="seed of the random networks and images", low=0,
+                           high=2**31 - 1)
+
+  def __post_init__(self):
+    super().__post_init__()
+    bad = [b for b in self.benchmarks if b not in BENCHMARKS]
+    if bad or not (self.benchmarks or self.paper_scale):
+      raise ValueError(f"benchmarks takes {', '.join(BENCHMARKS)}; got "
+                       f"{','.join(self.benchmarks) or 'nothing'}")
+
+  @property
+  def batch_sizes(self):
+    return tuple(sorted({b for b in (1, 8, 32, 64) if b <= self.batch_size} |
+                        {self.batch_size}))
 
 
 @dataclasses.dataclass
@@ -49,209 +96,98 @@ class Row:
     return self.images * self.iterations / self.seconds if self.seconds > 0 else float("inf")
 
 
-def timed(fn, repeats=1):
-  """(best wall-clock seconds of `repeats` calls of fn(), last result forced to numpy)."""
-  best, out = float("inf"), None
-  for _ in range(max(1, repeats)):
-    start = time.perf_counter()
-    out = tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t, fn())
-    best = min(best, time.perf_counter() - start)
-  return best, out
+def example_request(inpainter, n, seed=0):
+  """Inputs of `inpainter`'s serving_default for n images: images in [-1, 1] (smooth random
+  content: speed does not depend on it), centre masks, labels 0..K-1, threshold 0.5."""
+  signature = inpainter.signatures()["serving_default"]
+  names = [s.name for s in signature.inputs]
+  image, mask = measure.sample_batch(n, inpainter.image_shape, seed)
+  request = {"image": image, "mask": mask}
+  if "label" in names:
+    request["label"] = (np.arange(n) % inpainter.config.num_classes).astype(np.int32)
+  if "threshold" in names:
+    request["threshold"] = np.float32(0.5)
+  return {k: v for k, v in request.items() if k in names}
 
 
-def count_flops(concrete_fn):
-  """Floating-point operations of one call of a concrete function (static shapes needed).
+def _served_call(inpainter):
+  """call(request, n, iterations) of the exported serving_default on the first n images."""
+  fn = inpainter.function("serving_default")
 
-  Uses the tf.compat.v1 profiler's per-op statistics (Conv2D and its gradients, MatMul,
-  element-wise ops, ...); ops without registered statistics count 0, so this is a slight
-  under-estimate.
+  def call(request, n, iterations):
+    feeds = {k: tf.constant(v[:n] if np.ndim(v) else v) for k, v in request.items()}
+    feeds["image"] = tf.constant(images_lib.to_unit(request["image"][:n]))
+    return fn(**feeds, iterations=tf.constant(iterations, tf.int32))
+  return call
+
+
+def bench_loop(inpainter, *, images, iterations=None, ref_images=2, ref_iterations=5, seed=0):
+  """The exported loop of `inpainter` next to its per-image eager reference.
+
+  Returns (rows, max |loop - reference| on the reference's images and iterations, seconds per
+  iteration of the loop). Without `iterations`, about LOOP_SECONDS worth are timed.
   """
-  opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-  opts["output"] = "none"
-  prof = tf.compat.v1.profiler.profile(graph=concrete_fn.graph, options=opts)
-  return int(prof.total_float_ops)
-
-
-def matmul_gflops(n=1024, repeats=10):
-  """GFLOP/s of an n x n float32 tf.matmul (2 n^3 FLOPs), best of `repeats`."""
-  a = tf.random.stateless_uniform([n, n], seed=[1, 2])
-  b = tf.random.stateless_uniform([n, n], seed=[3, 4])
-  mm = tf.function(tf.matmul)
-  mm(a, b).numpy()  # warm-up / trace
-  seconds, _ = timed(lambda: mm(a, b), repeats)
-  return 2.0 * n ** 3 / seconds / 1e9, seconds
-
-
-def sample_batch(n, shape, seed=0):
-  """n smooth random images in [-1, 1] with `center` masks (speed does not depend on content)."""
-  h, w, c = shape
-  rng = np.random.default_rng(seed)
-  low = rng.uniform(-1, 1, (n, max(2, h // 4), max(2, w // 4), c)).astype(np.float32)
-  images = tf.image.resize(low, (h, w)).numpy().clip(-1, 1)
-  return images, masks_lib.make("center", n, h, w)
-
-
-def peak_rss_mb():
-  """Peak resident memory of this process so far, MB."""
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-# ----------------------------------------------------------------------------- the loops
-
-
-def classifier_reference(inpainter, image, mask, label, iterations, options=None):
-  """Per-image eager loop over ClassifierInpainter.step (no tf.function); [-1, 1] results."""
-  opts = inpainter.resolve(dict(options or {}, iterations=iterations))
-  out = []
-  for i in range(len(image)):
-    rows, x = inpainter.problem(tf.constant(image[i:i + 1]), tf.constant(mask[i:i + 1]),
-                                tf.constant(label[i:i + 1], tf.int32), opts)
-    for t in range(iterations):
-      moved, gnorm, energy = inpainter.step(x, tf.constant(t), rows, opts)
-      if float(gnorm[0]) < float(opts["epsilon"]):
-        break
-      x = moved
-    out.append(x.numpy()[0])
-  return np.stack(out)
-
-
-def semantic_reference(module, image, mask, iterations, options=None, preset=None):
-  """Per-image eager loop over SemanticInpainter.step (no blending); [-1, 1] composites."""
-  preset = preset or module.config.preset
-  opts = module.resolve(dict(options or {}, iterations=iterations))
-  out = []
-  for i in range(len(image)):
-    s = int(opts["num_starts"])
-    rows = module.problem(tf.repeat(image[i:i + 1], s, 0), tf.repeat(mask[i:i + 1], s, 0), opts)
-    z = module.starts(1, opts)
-    v = tf.zeros_like(z)
-    done = tf.zeros([z.shape[0]], tf.bool)
-    for _ in range(iterations):
-      z_new, v_new, gnorm, _ = module.step(z, v, rows, opts, preset)
-      done = tf.logical_or(done, gnorm < opts["epsilon"])
-      if bool(tf.reduce_all(done)):
-        break
-      move = tf.logical_not(done)[:, None]
-      z, v = tf.where(move, z_new, z), tf.where(move, v_new, v)
-    terms, g = module.loss_terms(z, rows)
-    objective = tf.add_n([terms[t] for t in _preset_terms(preset)])
-    best = int(tf.argmin(objective))
-    filled = masks_lib.composite(rows["image"][best], g[best], rows["mask"][best])
-    out.append(tf.clip_by_value(filled, -1.0, 1.0).numpy())
-  return np.stack(out)
-
-
-def _preset_terms(preset):
-  from tfinpaint.inpainting import losses  # pylint: disable=g-import-not-at-top
-  return losses.PRESETS[preset]
-
-
-def step_flops(inpainter, batch, preset=None):
-  """FLOPs of one `step` of an inpainter for `batch` images (x num_starts rows: semantic)."""
-  h, w, c = inpainter.image_shape
-  f32 = tf.float32
-  opts = inpainter.resolve()
-  if hasattr(inpainter, "num_classes"):  # classifier-guided: rows are the images
-    @tf.function
-    def one(x, image, known, label, band):
-      rows = dict(image=image, known=known, label=label, band=band)
-      return inpainter.step(x, tf.constant(0), rows, opts)[:2]
-    image, mask = tf.TensorSpec([batch, h, w, c], f32), tf.TensorSpec([batch, h, w, 1], f32)
-    return count_flops(one.get_concrete_function(image, image, mask,
-                                                 tf.TensorSpec([batch], tf.int32), mask))
-  preset = preset or inpainter.config.preset
-  n = batch * int(opts["num_starts"])
-  terms = ("context", "prior", "inpainting", "semantic", "categorical")
-
-  @tf.function
-  def one_semantic(z, v, image, mask, context, *weights):
-    rows = dict(image=image, mask=mask, context=context, weights=dict(zip(terms, weights)))
-    return inpainter.step(z, v, rows, opts, preset)[:2]
-  z = tf.TensorSpec([n, inpainter.config.z_dim], f32)
-  mask = tf.TensorSpec([n, h, w, 1], f32)
-  return count_flops(one_semantic.get_concrete_function(
-      z, z, tf.TensorSpec([n, h, w, c], f32), mask, mask, *[tf.TensorSpec([n], f32)] * 5))
-
-
-def bench_loop(inpainter, *, images, iterations, ref_images=2, ref_iterations=5, options=None,
-               preset=None, seed=0):
-  """The batched loop of `inpainter` next to the per-image eager reference.
-
-  Returns (rows, max |batched - reference| on the reference's images and iterations).
-  """
-  shape = inpainter.image_shape
-  x, m = sample_batch(images, shape, seed)
-  classifier = hasattr(inpainter, "num_classes")
-  opts = dict(options or {})
-  if classifier:
-    labels = (np.arange(images) % inpainter.num_classes).astype(np.int32)
-    run = tf.function(lambda a, b, c, it: inpainter.inpaint(a, b, c, dict(opts, iterations=it)))
-    args = lambda n, t: (x[:n], m[:n], labels[:n], tf.constant(t))  # pylint: disable=unnecessary-lambda-assignment
-    name = f"classifier {'x'.join(map(str, shape))}"
-    reference = lambda: classifier_reference(inpainter, x[:ref_images], m[:ref_images],  # pylint: disable=unnecessary-lambda-assignment
-                                             labels[:ref_images], ref_iterations, opts)
-  else:
-    preset = preset or inpainter.config.preset
-    run = tf.function(lambda a, b, it: inpainter.inpaint(a, b, dict(opts, iterations=it),
-                                                         preset))
-    args = lambda n, t: (x[:n], m[:n], tf.constant(t))  # pylint: disable=unnecessary-lambda-assignment
-    starts = int(inpainter.resolve(opts)["num_starts"])
-    name = f"semantic {preset} {'x'.join(map(str, shape))}, {starts} starts"
-    reference = lambda: semantic_reference(inpainter, x[:ref_images], m[:ref_images],  # pylint: disable=unnecessary-lambda-assignment
-                                           ref_iterations, opts, preset)
-  run(*args(images, 1))  # trace (iterations is a tensor: no retrace)
-  batched, _ = timed(lambda: run(*args(images, iterations)), repeats=2)
-  ref_seconds, theirs = timed(reference)
-  ours = run(*args(ref_images, ref_iterations))
-  if not classifier:  # the reference does not blend: compare the raw composites
-    ours = masks_lib.composite(x[:ref_images], ours["generated"], m[:ref_images])
-  else:
-    ours = ours["inpainted"]
-  diff = float(np.abs(np.asarray(ours) - theirs).max())
-  flops = step_flops(inpainter, images, preset)
-  rows = [Row(name, "batched tf.while_loop", images, iterations, batched,
+  request = example_request(inpainter, images, seed)
+  call = _served_call(inpainter)
+  first, _ = measure.timed(lambda: call(request, images, 1))  # traces (iterations is a tensor)
+  if iterations is None:
+    once, _ = measure.timed(lambda: call(request, images, 2))
+    iterations = int(np.clip(LOOP_SECONDS / max(once / 2, 1e-4), 2, 500))
+  batched, _ = measure.timed(lambda: call(request, images, iterations), repeats=2)
+  small = {k: (v[:ref_images] if np.ndim(v) else v) for k, v in request.items()}
+  ref_seconds, theirs = measure.timed(
+      lambda: inpainter.reference(small, {"iterations": ref_iterations}))
+  ours = images_lib.to_signed(np.asarray(call(request, ref_images, ref_iterations)["inpainted"]))
+  diff = float(np.abs(ours - theirs).max())
+  flops = inpainter.step_flops(images)
+  name = f"{inpainter.KIND} {'x'.join(map(str, inpainter.image_shape))}"
+  rows = [Row(name, "exported tf.while_loop", images, iterations, batched,
               flops * iterations / batched / 1e9),
           Row(name, "per-image eager loop (same step)", ref_images, ref_iterations, ref_seconds,
               None, "reference")]
-  return rows, diff
+  return rows, diff, batched / iterations
 
 
-def bench_blocks(make, *, block_sizes=(4, 8, 16), long_iterations=1000, batch=64,
+def profile(inpainter, images, repeats=10):
+  """Where one step's time goes: the forward and input-gradient pass of each network the step
+  runs, at the step's sizes for `images` images; {part: milliseconds}, best of `repeats`."""
+  parts = {}
+  for label, model, batch in inpainter.step_networks(images):
+    shape = (batch,) + tuple(int(d) for d in model.inputs[0].shape[1:])
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32))
+
+    @tf.function
+    def fwd_bwd(x, model=model):
+      with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.add_n([tf.reduce_sum(t) for t in tf.nest.flatten(model(x, training=False))])
+      return tape.gradient(total, x)
+
+    fwd_bwd(x)
+    parts[f"{label} forward + backward"] = measure.timed(lambda: fwd_bwd(x), repeats)[0] * 1e3
+  return parts
+
+
+def bench_blocks(inpainter, *, block_sizes=(4, 8, 16), long_iterations=LONG_REQUEST, batch=64,
                  iterations=100, seed=0):
-  """The block-size trade-off of an exported function: one image at `long_iterations` (it pays
+  """The block-size trade-off of the exported function: one image at `long_iterations` (it pays
   for a whole block of rows) next to a batch of `batch` at `iterations`, for each block size.
-
-  make(block_rows) -> the inpainter with that block size (the same networks). Rows go through
-  its serving_default function, as exported. Returns table rows.
-  """
+  Returns table rows."""
   rows = []
+  request = example_request(inpainter, batch, seed)
   for block in block_sizes:
-    inpainter = make(block)
-    fn = inpainter.function("serving_default")
-    x, m = sample_batch(batch, inpainter.image_shape, seed)
-    x = (x + 1.0) / 2.0
-    extra = ({"label": tf.zeros([batch], tf.int32)}
-             if "label" in [i.name for i in inpainter.signatures()["serving_default"].inputs]
-             else {})
-
-    def call(n, its, fn=fn, x=x, m=m, extra=extra):
-      return fn(image=tf.constant(x[:n]), mask=tf.constant(m[:n]), iterations=tf.constant(its),
-                **{k: v[:n] for k, v in extra.items()})
-
-    call(1, 1)
-    name = f"block of {block} rows (serving_default)"
+    config_b = dataclasses.replace(inpainter.config, block_rows=block)
+    call = _served_call(type(inpainter)(inpainter.networks, config_b, inpainter.arrays))
+    call(request, 1, 1)
+    name = f"{inpainter.KIND}, block of {block} rows"
     for n, its, variant in ((1, long_iterations, f"1 image, {long_iterations} iterations"),
                             (batch, iterations, f"batch {batch}")):
-      seconds, _ = timed(functools.partial(call, n, its), repeats=2)
+      seconds, _ = measure.timed(functools.partial(call, request, n, its), repeats=2)
       rows.append(Row(name, variant, n, its, seconds))
   return rows
 
 
 # ----------------------------------------------------------------------------- serving
-
-
-LONG_REQUEST = 1000  # iterations of the one-image "long request" row
-LONG_REQUEST_BUDGET = 10.0  # seconds: the row is skipped where it would take longer
 
 
 def bench_serving(version_dir, *, batch_sizes=(1, 8, 32, 64), iterations=None, signatures=None,
@@ -263,8 +199,6 @@ def bench_serving(version_dir, *, batch_sizes=(1, 8, 32, 64), iterations=None, s
   rate says it takes under LONG_REQUEST_BUDGET seconds), {signature: [(batch, images x it /
   s)]}, and load / warm-up seconds.
   """
-  from tfinpaint import served  # pylint: disable=g-import-not-at-top
-  from tfinpaint.serving import capi  # pylint: disable=g-import-not-at-top
   sigs = served.read_signatures(version_dir)
   signatures = list(signatures or sigs)
   name = os.path.basename(os.path.dirname(os.path.normpath(version_dir)))
@@ -274,8 +208,8 @@ def bench_serving(version_dir, *, batch_sizes=(1, 8, 32, 64), iterations=None, s
     h, w, c = info.inputs["image"][1][1:]
     its = info.defaults["iterations"] if iterations is None else np.int32(iterations)
     for b in [1, 1] + [b for b in batch_sizes if b != 1] * requests_per_size:
-      x, m = sample_batch(b, (h, w, c))
-      inputs = {"image": (x + 1.0) / 2.0, "iterations": np.int32(its)}
+      x, m = measure.sample_batch(b, (h, w, c))
+      inputs = {"image": images_lib.to_unit(x), "iterations": np.int32(its)}
       if "mask" in info.inputs:
         inputs["mask"] = m
       if "label" in info.inputs:
@@ -309,7 +243,8 @@ def bench_serving(version_dir, *, batch_sizes=(1, 8, 32, 64), iterations=None, s
                         warmup=True)
     if long_run.errors[0]:
       raise RuntimeError(f"the long served request failed: {long_run.errors[0]}")
-    done = int(np.max(long_run.outputs[0]["iterations"]))  # after the model's cap
+    cap = export_lib.read_metadata(version_dir)["signatures"][sig]["options"]["iterations"]
+    done = min(long_request, int(cap["high"]) if cap.get("high") is not None else long_request)
     rows.append(Row(f"{name} serving_default (served)", f"1 image, {done} iterations",
                     1, done, long_run.seconds[0]))
   facts = dict(load=result.load_seconds, warmup=result.warmup_seconds,
@@ -349,155 +284,71 @@ def csv_text(rows):
 
 # ----------------------------------------------------------------------------- a whole run
 
-KINDS = ("classifier", "semantic", "serving", "matmul")
-SERVING_ITERATIONS = 50  # per served request: enough for a steady rate, short enough to repeat
+
+def _classes(settings):
+  """The inpainter classes whose loops are timed (settings.methods, else every one)."""
+  known = {cls.KIND: cls for cls in base.classes()}
+  unknown = [m for m in settings.methods if m not in known]
+  if unknown:
+    raise InputError(f"--methods: unknown method(s) {', '.join(unknown)}; registered: "
+                     f"{', '.join(known)}")
+  return [known[m] for m in settings.methods] if settings.methods else list(known.values())
 
 
-@dataclasses.dataclass
-class Settings:
-  """One bin.benchmark run (flags -> this, in bin/flags.py)."""
-  benchmarks: tuple = KINDS
-  model_dirs: tuple = ()  # exports for the serving benchmark (default: the shipped ones)
-  batch_sizes: tuple = (1, 8, 32, 64)
-  iterations: int | None = None
-  paper_scale: bool = False
-  output_dir: str = os.path.join("out", "benchmark")
-  seed: int = 0
-
-
-def loop_inpainters(seed=0):
-  """The two loops at the sizes of the previous main's benchmark (random weights: speed does
-  not depend on them): LeNet 28x28x1; DCGAN (32 filters) + GoogLeNet x0.25 at 32x32x3."""
-  import keras  # pylint: disable=g-import-not-at-top
-  from tfinpaint.inpainting import classifier_guided as cg, semantic  # pylint: disable=g-import-not-at-top
-  from tfinpaint.models import dcgan, googlenet, lenet  # pylint: disable=g-import-not-at-top
-  keras.utils.set_random_seed(seed)
-  classifier = cg.ClassifierInpainter(
-      {"classifier": lenet.build((28, 28, 1), 10)},
-      cg.ClassifierConfig((28, 28, 1), 10, epsilon=0.0, max_iterations=5000))
-  gen = dcgan.build_generator(32, 3, z_dim=100, width=32)
-  disc = dcgan.build_discriminator(32, 3, width=32)
-  net = googlenet.build((32, 32, 3), 10, width=0.25, aux_heads=False)
-  gan = semantic.SemanticInpainter(
-      {"generator": gen, "discriminator": disc, "classifier": googlenet.endpoints(net)},
-      semantic.SemanticConfig((32, 32, 3), 100, preset="full", num_starts=2, blend=False,
-                              epsilon=0.0, max_iterations=5000))
-  return classifier, gan
-
-
-def profile(inpainter, batch, preset=None, repeats=20):
-  """Where one step's time goes: each network's forward and forward + backward at the step's
-  sizes, next to the whole step; {part: milliseconds}. Timed as tf.functions, best of
-  `repeats`."""
-  h, w, c = inpainter.image_shape
-  rng = np.random.default_rng(0)
-  parts = {}
-
-  def ms(fn, *args):
-    fn(*args)
-    return timed(lambda: fn(*args), repeats)[0] * 1000.0
-
-  def fwd_bwd(net, x, pick=lambda y: y):
-    @tf.function
-    def f(x):
-      with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = tf.nest.flatten(pick(net(x, training=False)))
-        total = tf.add_n([tf.reduce_sum(t) for t in y])
-      return tape.gradient(total, x)
-    return f
-
-  if hasattr(inpainter, "num_classes"):
-    x = tf.constant(rng.uniform(-1, 1, (batch, h, w, c)).astype(np.float32))
-    net = inpainter.classifier
-    parts["classifier forward"] = ms(tf.function(lambda x: net(x, training=False)), x)
-    parts["classifier forward + backward"] = ms(fwd_bwd(net, x), x)
-    image, mask = sample_batch(batch, (h, w, c))
-    opts = inpainter.resolve()
-    rows, x0 = inpainter.problem(tf.constant(image), tf.constant(mask),
-                                 tf.zeros([batch], tf.int32), opts)
-    step = tf.function(lambda x: inpainter.step(x, tf.constant(1), rows, opts)[0])
-    parts["whole step"] = ms(step, x0)
-    return parts
-  preset = preset or inpainter.config.preset
-  opts = inpainter.resolve()
-  n = batch * int(opts["num_starts"])
-  z = tf.constant(rng.uniform(-1, 1, (n, inpainter.config.z_dim)).astype(np.float32))
-  g = inpainter.generator
-  parts["generator forward + backward"] = ms(fwd_bwd(g, z), z)
-  both = tf.constant(rng.uniform(-1, 1, (2 * n, h, w, c)).astype(np.float32))
-  parts["discriminator forward + backward (G(z) and y')"] = ms(fwd_bwd(inpainter.discriminator,
-                                                                     both), both)
-  if inpainter.classifier is not None:
-    parts["classifier forward + backward (G(z) and y')"] = ms(fwd_bwd(inpainter.classifier,
-                                                                    both), both)
-  image, mask = sample_batch(n, (h, w, c))
-  rows = inpainter.problem(tf.constant(image), tf.constant(mask), opts)
-  step = tf.function(lambda z: inpainter.step(z, tf.zeros_like(z), rows, opts, preset)[0])
-  parts["whole step"] = ms(step, z)
-  return parts
-
-
-def _loop_rows(s):
+def _loop_rows(settings):
   """The loop and matmul rows, and notes, for this process's TensorFlow settings."""
-  onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")
-  tag = f"oneDNN {'on' if onednn == '1' else 'off'}"
+  s = settings
+  tag = f"oneDNN {'on' if os.environ.get('TF_ENABLE_ONEDNN_OPTS', '1') == '1' else 'off'}"
   rows, notes = [], []
-  classifier, gan = loop_inpainters(s.seed)
-  # (inpainter, images, default iterations, rows per profiled step, note on the comparison)
-  loops = {"classifier": (classifier, 32, 100, classifier.config.block_rows, ""),
-           "semantic": (gan, 8, 10, gan.config.block_rows // 2,
-                        " (5 iterations, before blending)")}
-  for kind, (inpainter, images, iterations, batch, extra) in loops.items():
-    if kind not in s.benchmarks:
-      continue
-    r, diff = bench_loop(inpainter, images=images, iterations=s.iterations or iterations,
-                         seed=s.seed)
-    for row in r:
-      row.benchmark += f", {tag}"
-    rows += r
-    notes.append(f"{kind}, {tag}: batched and per-image results differ by at most "
-                 f"{diff:.2e}{extra}")
-    parts = profile(inpainter, batch)
-    notes.append(f"{kind}, {tag}, one step of a {inpainter.config.block_rows}-row block: " +
-                 ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))
-  if "classifier" in s.benchmarks:
-    net, config = classifier.classifier, classifier.config
-    r = bench_blocks(lambda rows: type(classifier)({"classifier": net},
-                                                   dataclasses.replace(config, block_rows=rows)),
-                     seed=s.seed)
-    for row in r:
-      row.benchmark = f"classifier 28x28x1, {row.benchmark}, {tag}"
-    rows += r
+  if "loops" in s.benchmarks:
+    for cls in _classes(s):
+      inpainter = cls.example("benchmark", seed_weights=s.seed)
+      images = 2 * inpainter.config.block_rows
+      r, diff, per_iteration = bench_loop(inpainter, images=images, iterations=s.iterations,
+                                          seed=s.seed)
+      for row in r:
+        row.benchmark += f", {tag}"
+      rows += r
+      notes.append(f"{cls.KIND}, {tag}: the exported loop and the per-image eager loop differ "
+                   f"by at most {diff:.2e} (5 iterations)")
+      parts = profile(inpainter, images)
+      notes.append(f"{cls.KIND}, {tag}, one step of {images} images: "
+                   f"{per_iteration * 1e3:.2f} ms in the loop; " +
+                   ", ".join(f"{k} {v:.2f} ms" for k, v in parts.items()))
+      if per_iteration / images * inpainter.config.block_rows * LONG_REQUEST < LONG_REQUEST_BUDGET:
+        r = bench_blocks(inpainter, seed=s.seed)
+        for row in r:
+          row.benchmark += f", {tag}"
+        rows += r
   if "matmul" in s.benchmarks:
-    gflops, seconds = matmul_gflops(1024)
+    gflops, seconds = measure.matmul_gflops(1024)
     rows.append(Row(f"tf.matmul 1024x1024 float32, {tag}", "reference for GFLOP/s", 0, 0,
                     seconds, gflops))
   return rows, notes
 
 
-def _loop_child(settings_json):
-  """Child process entry: prints the loop rows of this process's settings as JSON."""
-  import json  # pylint: disable=g-import-not-at-top
-  s = Settings(**json.loads(settings_json))
-  rows, notes = _loop_rows(s)
+def _loop_child(payload):
+  """Child process entry: imports the methods' modules, prints the loop rows as JSON."""
+  payload = json.loads(payload)
+  for module in payload.pop("modules"):
+    importlib.import_module(module)
+  rows, notes = _loop_rows(config.from_json(Settings, payload["settings"]))
   print("TFINPAINT_ROWS " + json.dumps(dict(rows=[dataclasses.asdict(r) for r in rows],
                                             notes=notes)), flush=True)
 
 
 def loops_in_children(settings):
   """The loop benchmarks with oneDNN off (the CLIs' default) and on, each in a fresh process
-  (the setting is read once, when TensorFlow loads): side by side in one run."""
-  import json  # pylint: disable=g-import-not-at-top
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  fields = {k: v for k, v in dataclasses.asdict(settings).items()
-            if k in ("benchmarks", "iterations", "seed")}
+  (the setting is read once, when TensorFlow loads): side by side in one run. A method defined
+  outside the package is imported in the child by its module name."""
+  modules = sorted({cls.__module__ for cls in _classes(settings)} - {"__main__"})
+  payload = json.dumps(dict(settings=config.to_json(settings), modules=modules))
   rows, notes = [], []
   for onednn in ("0", "1"):
-    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join([os.getcwd()] + sys.path))
     proc = subprocess.run([sys.executable, "-c", "import sys; from tfinpaint import benchmark; "
-                           "benchmark._loop_child(sys.argv[1])", json.dumps(fields)],
+                           "benchmark._loop_child(sys.argv[1])", payload],
                           capture_output=True, text=True, env=env, check=False)
     line = next((l for l in proc.stdout.splitlines() if l.startswith("TFINPAINT_ROWS ")), None)
     if proc.returncode or line is None:
@@ -508,76 +359,60 @@ def loops_in_children(settings):
   return rows, notes
 
 
+def _serving(settings, log):
+  rows, notes, charts = [], [], {}
+  dirs = settings.model_dir or tuple(p for p in (served.find_shipped(n) for n in served.SHIPPED)
+                                     if p)
+  for d in dirs:
+    version = export_lib.version_dir(d)
+    log(f"serving {version} through TF Serving's loader ...")
+    r, curves, facts = bench_serving(version, batch_sizes=settings.batch_sizes,
+                                     iterations=settings.iterations or SERVING_ITERATIONS)
+    rows += r
+    notes.append(f"{version}: load {facts['load']:.1f} s, {facts['warmup_requests']} warm-up "
+                 f"requests {facts['warmup']:.1f} s, ERROR log lines: "
+                 f"{len(facts['errors_logged'])}")
+    name = os.path.basename(os.path.normpath(d))
+    for sig, curve in curves.items():
+      first = next(x for x in r if x.benchmark.endswith(f" {sig} (served)") and
+                   x.variant.startswith("first"))
+      warm = next(x for x in r if x.benchmark.endswith(f" {sig} (served)") and
+                  x.variant == "warm request")
+      notes.append(f"{name} {sig}: first request after load {first.seconds / warm.seconds:.2f}x "
+                   "a warm one")
+      xs, ys = zip(*curve)
+      charts.setdefault(name, ([], [], xs))
+      charts[name][0].append(np.asarray(ys))
+      charts[name][1].append(sig)
+  return rows, notes, charts
+
+
 def run(settings, log=print):
   """A whole bin.benchmark run; returns (output_dir, written names, markdown text)."""
-  from tfinpaint import fileio, images, plots  # pylint: disable=g-import-not-at-top
   s = settings
-  unknown = [b for b in s.benchmarks if b not in KINDS]
-  if unknown or not (s.benchmarks or s.paper_scale):
-    from tfinpaint.errors import InputError  # pylint: disable=g-import-not-at-top
-    raise InputError(f"--benchmarks takes {', '.join(KINDS)}; got {','.join(s.benchmarks)}")
   threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
   header = (f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), intra-op threads {threads}, "
             f"devices: {', '.join(d.name for d in tf.config.list_logical_devices())}")
   log(header)
   rows, notes, charts = [], [header], {}
-  if {"classifier", "semantic", "matmul"} & set(s.benchmarks):
+  if {"loops", "matmul"} & set(s.benchmarks):
     log("loops and matmul, oneDNN off and on ...")
     r, n = loops_in_children(s)
-    rows += r
-    notes += n
-    for kind in ("classifier", "semantic"):
-      ours = [x for x in r if x.benchmark.startswith(kind) and x.note != "reference"]
-      if ours:
-        rows.append(Row(ours[0].benchmark.split(", oneDNN")[0], "previous main (fixed "
-                        "reference, oneDNN on)", ours[0].images, ours[0].iterations,
-                        ours[0].images * ours[0].iterations / PREVIOUS[kind], None, "fixed"))
+    rows, notes = rows + r, notes + n
   if "serving" in s.benchmarks:
-    from tfinpaint import inpaint  # pylint: disable=g-import-not-at-top
-    dirs = s.model_dirs or tuple(p for p in (inpaint.find_shipped(n) for n in inpaint.SHIPPED)
-                                 if p)
-    from tfinpaint import export  # pylint: disable=g-import-not-at-top
-    for d in dirs:
-      version = export.version_dir(d)
-      log(f"serving {version} through TF Serving's loader ...")
-      r, curves, facts = bench_serving(version, batch_sizes=s.batch_sizes,
-                                       iterations=s.iterations or SERVING_ITERATIONS)
-      rows += r
-      notes.append(f"{version}: load {facts['load']:.1f} s, {facts['warmup_requests']} warm-up "
-                   f"requests {facts['warmup']:.1f} s, ERROR log lines: "
-                   f"{len(facts['errors_logged'])}")
-      for sig, curve in curves.items():
-        first = next(x for x in r if x.benchmark.endswith(f" {sig} (served)") and
-                     x.variant.startswith("first"))
-        warm = next(x for x in r if x.benchmark.endswith(f" {sig} (served)") and
-                    x.variant == "warm request")
-        notes.append(f"{os.path.basename(d)} {sig}: first request after load "
-                     f"{first.seconds / warm.seconds:.2f}x a warm one")
-        xs, ys = zip(*curve)
-        charts.setdefault(os.path.basename(d), ([], [], xs))
-        charts[os.path.basename(d)][0].append(np.asarray(ys))
-        charts[os.path.basename(d)][1].append(sig)
-  table = markdown(rows)
-  text = "\n".join([table, ""] + [f"- {n}" for n in notes]) + "\n"
+    r, n, charts = _serving(s, log)
+    rows, notes = rows + r, notes + n
+  text = "\n".join([markdown(rows), ""] + [f"- {n}" for n in notes]) + "\n"
   scale = None
   if s.paper_scale:
-    import tempfile  # pylint: disable=g-import-not-at-top
-    from tfinpaint import paper_scale as paper_scale_lib  # pylint: disable=g-import-not-at-top
-    log("paper scale: the configs/cars_* networks at 64x64x3, full width, 196 classes ...")
-    with tempfile.TemporaryDirectory() as tmp:
-      scale = paper_scale_lib.paper_scale(export_dir=os.path.join(tmp, "cars_semantic"), log=log)
-    exported = scale["cars_inpaint"]["export"]
-    text += ("\n## Paper scale (random data of the real shape)\n\n" +
-             paper_scale_lib.markdown(scale) +
-             f"\nThe paper-scale inpainter exported in {exported['export_seconds']:.1f} s, "
-             f"reloaded and ran one iteration in {exported['load_and_call_seconds']:.1f} s "
-             f"(output {exported['inpainted_shape']}, finite: {exported['finite']}).\n")
+    log("paper scale: the configs/cars_* experiments at their real size ...")
+    scale = paper_scale_lib.run(log=log)
+    text += "\n## Paper scale (random data of the real shape)\n\n" + paper_scale_lib.markdown(scale)
   with fileio.published(s.output_dir, describe="bin.benchmark results") as stage:
     fileio.write_text(os.path.join(stage, "benchmark.md"), text)
     fileio.write_text(os.path.join(stage, "benchmark.csv"), csv_text(rows))
     written = ["benchmark.md", "benchmark.csv"]
     if scale is not None:
-      import json  # pylint: disable=g-import-not-at-top
       fileio.write_text(os.path.join(stage, "paper_scale.json"),
                         json.dumps(scale, indent=1, default=str) + "\n")
       written.append("paper_scale.json")
@@ -585,6 +420,6 @@ def run(settings, log=print):
       chart = plots.line_chart(series, labels=labels, xs=list(xs), size=(720, 440),
                                title=f"{name}: throughput by batch size (served, C API loader)",
                                xlabel="images per request", ylabel="images x iterations / s")
-      images.write_png(os.path.join(stage, f"throughput_{name}.png"), chart)
+      images_lib.write_png(os.path.join(stage, f"throughput_{name}.png"), chart)
       written.append(f"throughput_{name}.png")
   return s.output_dir, written, text

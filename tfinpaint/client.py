@@ -14,14 +14,40 @@ them in); the metadata's "defaults" tell the client what they are. An error the 
 (e.g. the graph's InvalidArgument for a bad request) becomes an InputError with its message.
 """
 
+import dataclasses
 import json
+import os
 import urllib.error
 import urllib.request
 
 import numpy as np
 
+from tfinpaint import config
+from tfinpaint import served
 from tfinpaint.errors import InputError
 from tfinpaint.serving import records
+
+@dataclasses.dataclass(frozen=True)
+class Settings(config.Config):
+  """Where bin.client finds the server; the rest of a run is bin.inpaint's (inpaint.Settings)."""
+  model: str | None = config.field(None, help="the served model's name "
+                                   "(tensorflow_model_server --model_name)")
+  server: str = config.field("localhost:8501", help="TF Serving host:port (REST; gRPC: "
+                             "host:8500 with protocol grpc)")
+  protocol: str = config.field("rest", help="TF Serving API", choices=("rest", "grpc"))
+  timeout: int = config.field(600, help="seconds to wait for the server", low=1, high=86400)
+  output_dir: str = config.field(os.path.join("out", "client"), help="where results go; "
+                                 "replaced as a whole when the run succeeds")
+
+
+def inpaint_settings(where, settings):
+  """bin.inpaint's settings of a bin.client run (its output folder is the client's)."""
+  if not where.model:
+    raise InputError("--model is required (the served model's name)")
+  if not settings.input:
+    raise InputError("--input is required (the images to send to the server)")
+  return settings.replace(output_dir=where.output_dir)
+
 
 _DTYPES = {"DT_FLOAT": np.float32, "DT_INT32": np.int32, "DT_INT64": np.int64,
            "DT_DOUBLE": np.float64, "DT_BOOL": np.bool_, "DT_UINT8": np.uint8}
@@ -29,7 +55,6 @@ _DTYPES = {"DT_FLOAT": np.float32, "DT_INT32": np.int32, "DT_INT64": np.int64,
 
 def signatures_from_metadata(metadata):
   """{signature: SignatureInfo} from TF Serving's REST metadata JSON."""
-  from tfinpaint.served import SignatureInfo  # pylint: disable=g-import-not-at-top
   try:
     sig_map = metadata["metadata"]["signature_def"]["signature_def"]
   except (KeyError, TypeError):
@@ -48,7 +73,7 @@ def signatures_from_metadata(metadata):
       value = _proto_json_value(proto)
       if value is not None:
         defaults[key] = value
-    out[name] = SignatureInfo(inputs, defaults, tuple(sorted(sig.get("outputs", {}))))
+    out[name] = served.SignatureInfo(inputs, defaults, tuple(sorted(sig.get("outputs", {}))))
   return out
 
 
@@ -81,8 +106,7 @@ def decode_response(body, info):
 
 
 def _message(text):
-  from tfinpaint.served import error_message  # pylint: disable=g-import-not-at-top
-  return error_message(type("E", (), {"message": str(text)})())
+  return served.error_message(type("E", (), {"message": str(text)})())
 
 
 class RemoteModel:
@@ -164,6 +188,5 @@ class RemoteModel:
       out[k] = records.from_tensor_proto(mine)
     return out
 
-  def run_batches(self, signature, inputs, options=None, batch_size=64):
-    from tfinpaint.served import Model  # pylint: disable=g-import-not-at-top
-    return Model.run_batches(self, signature, inputs, options, batch_size)
+  def run_batches(self, signature, inputs, options=None, batch_size=served.BATCH_SIZE):
+    return served.Model.run_batches(self, signature, inputs, options, batch_size)

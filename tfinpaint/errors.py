@@ -8,3 +8,10 @@ else that escapes is a bug and keeps its traceback.
 
 class InputError(ValueError):
   """Bad user input: a missing path, a corrupt file, a wrong shape, a NaN."""
+
+
+def first_line(text, limit=160):
+  """The first line of an error's text, at most `limit` characters (for one-line messages)."""
+  text = str(text).strip()
+  line = text.splitlines()[0] if text else type(text).__name__
+  return line if len(line) <= limit else line[:limit - 3] + "..."

@@ -18,24 +18,20 @@ module knows nothing of how a method works. It
 It reads no flags and writes only where it is told.
 """
 
-import csv
 import dataclasses
-import io
-import math
 import os
 import time
 
 import numpy as np
 
+from tfinpaint import config
 from tfinpaint import fileio
-from tfinpaint import images as images_lib
 from tfinpaint import masks as masks_lib
 from tfinpaint import metrics
-from tfinpaint import plots
+from tfinpaint import reports
+from tfinpaint import served
 from tfinpaint.errors import InputError
 
-MASKED = "masked"  # pseudo-method: the input with the hole greyed out
-KID_SCALE = 1000.0  # KID is printed x 1000, as usual
 
 
 def masked_input(images, masks):
@@ -82,69 +78,6 @@ def image_scores(result, truth, masks):
               psnr_hole=metrics.psnr(result, truth, hole))
 
 
-@dataclasses.dataclass
-class Scores:
-  """Per-image scores of one method on one mask."""
-  method: str
-  mask: str
-  psnr: np.ndarray
-  ssim: np.ndarray
-  psnr_hole: np.ndarray
-  ssim_hole: np.ndarray
-  seconds: float
-  judged: np.ndarray | None = None  # the judge's label of each result
-  chosen_label: np.ndarray | None = None  # label the method picked (classifier method)
-  kid: tuple | None = None  # (mean, std) of MMD^2 to real test images, judge features
-
-  def summary(self, labels=None):
-    """One row of means over images (+inf kept as inf, NaN ignored)."""
-    n = len(self.psnr)
-    row = dict(mask=self.mask, method=self.method, images=n,
-               psnr=_mean(self.psnr), ssim=_mean(self.ssim),
-               psnr_hole=_mean(self.psnr_hole), ssim_hole=_mean(self.ssim_hole),
-               judge_accuracy=float("nan"), kid=float("nan"), chosen_label_accuracy=float("nan"),
-               seconds_per_image=self.seconds / max(n, 1))
-    if self.judged is not None and labels is not None:
-      row["judge_accuracy"] = float(np.mean(self.judged == labels))
-    if self.kid is not None:
-      row["kid"] = self.kid[0] * KID_SCALE
-    if self.chosen_label is not None and labels is not None:
-      row["chosen_label_accuracy"] = float(np.mean(self.chosen_label == labels))
-    return row
-
-
-@dataclasses.dataclass
-class Report:
-  """Everything an evaluation produced, ready to be written or printed."""
-  scores: list  # [Scores]
-  methods: list  # column order
-  mask_names: list
-  examples: dict  # mask -> {"masked"|method|"original": [k, H, W, C] in [-1, 1]}
-  example_labels: dict  # mask -> {method: [k] chosen labels}, for all-labels runs
-  labels: np.ndarray
-  class_names: tuple = ()
-  judge_clean_accuracy: float | None = None
-  notes: list = dataclasses.field(default_factory=list)
-
-  def rows(self):
-    return [s.summary(self.labels) for s in self.scores]
-
-  def get(self, mask, method):
-    for s in self.scores:
-      if s.mask == mask and s.method == method:
-        return s
-    return None
-
-
-def _example_indices(labels, count):
-  """One image per class first (every class shown), then the next ones, up to `count`."""
-  order = []
-  for c in np.unique(labels):
-    order.append(int(np.flatnonzero(labels == c)[0]))
-  rest = [i for i in range(len(labels)) if i not in set(order)]
-  return np.asarray((order + rest)[:max(count, 1)], np.int64)
-
-
 def evaluate(methods, images, labels, mask_names, *, seed=0, ratio=0.8, judge=None,
              reference=None, give_labels=True, options=None, num_examples=10, class_names=(),
              log=None):
@@ -174,7 +107,7 @@ def evaluate(methods, images, labels, mask_names, *, seed=0, ratio=0.8, judge=No
   if not methods:
     raise InputError("no method to evaluate")
   n, h, w = images.shape[:3]
-  shown = _example_indices(labels, num_examples)
+  shown = reports.example_indices(labels, num_examples)
   ref_features = None
   if judge is not None and reference is not None and len(reference) >= 2:
     ref_features = judge.features(reference)
@@ -184,9 +117,9 @@ def evaluate(methods, images, labels, mask_names, *, seed=0, ratio=0.8, judge=No
   for mask_name in mask_names:
     mask = masks_lib.make(mask_name, n, h, w, seed=seed, ratio=ratio)
     masked = masked_input(images, mask)
-    examples[mask_name] = {MASKED: masked[shown]}
+    examples[mask_name] = {reports.MASKED: masked[shown]}
     example_labels[mask_name] = {}
-    results = {MASKED: (masked, 0.0, None)}
+    results = {reports.MASKED: (masked, 0.0, None)}
     for name, method in methods.items():
       allowed = {k: v for k, v in (options or {}).items() if k in getattr(method, "options", {})}
       start = time.perf_counter()
@@ -212,11 +145,11 @@ def evaluate(methods, images, labels, mask_names, *, seed=0, ratio=0.8, judge=No
       scores.append(s)
       if log:
         row = s.summary(labels)
-        judged = f"  judge {_fmt(row['judge_accuracy'], 2)}" if judge is not None else ""
-        log(f"{mask_name:>8s}  {name:<16s} PSNR {_fmt(row['psnr'], 2):>6s}  "
-            f"SSIM {_fmt(row['ssim'], 3):>5s}{judged}  ({n} images, {seconds:.1f} s)")
+        judged = f"  judge {reports.fmt(row['judge_accuracy'], 2)}" if judge is not None else ""
+        log(f"{mask_name:>8s}  {name:<16s} PSNR {reports.fmt(row['psnr'], 2):>6s}  "
+            f"SSIM {reports.fmt(row['ssim'], 3):>5s}{judged}  ({n} images, {seconds:.1f} s)")
     examples[mask_name]["original"] = images[shown]
-  return Report(scores=scores, methods=list(methods), mask_names=list(mask_names),
+  return reports.Report(scores=scores, methods=list(methods), mask_names=list(mask_names),
                 examples=examples, example_labels=example_labels, labels=labels,
                 class_names=tuple(class_names), judge_clean_accuracy=clean)
 
@@ -228,283 +161,92 @@ def _kid(features, reference, seed):
 
 def _score(method, mask_name, truth, result, hole, seconds, chosen):
   scores = image_scores(result, truth, 1.0 - hole)
-  return Scores(method=method, mask=mask_name, psnr=scores["psnr"], ssim=scores["ssim"],
+  return reports.Scores(method=method, mask=mask_name, psnr=scores["psnr"], ssim=scores["ssim"],
                 psnr_hole=scores["psnr_hole"], ssim_hole=metrics.ssim(result, truth, hole),
                 seconds=seconds, chosen_label=chosen)
-
-
-def _mean(values):
-  values = np.asarray(values, np.float64)
-  values = values[~np.isnan(values)]
-  if values.size == 0:
-    return float("nan")
-  return float(np.mean(values))  # any +inf -> inf, as tf.image.psnr of identical images
-
-
-def _fmt(value, digits):
-  if value is None or (isinstance(value, float) and math.isnan(value)):
-    return "-"
-  if math.isinf(value):
-    return "inf" if value > 0 else "-inf"
-  return f"{value:.{digits}f}"
-
-
-# ----------------------------------------------------------------------------- formatting
-
-
-def _columns(report):
-  return [MASKED] + report.methods
-
-
-def _table(report, rows):
-  """rows: [(row title, fn(Scores summary) -> cell text)] over the columns of the report."""
-  cols = _columns(report)
-  lines = ["| | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
-  for title, mask_name, cell in rows:
-    cells = []
-    for m in cols:
-      s = report.get(mask_name, m)
-      cells.append(cell(s.summary(report.labels)) if s else "-")
-    lines.append(f"| {title} | " + " | ".join(cells) + " |")
-  return "\n".join(lines)
-
-
-def markdown_table(report, *, hole=False):
-  """Paper 000 Table 1 layout: rows "PSNR - center", "SSIM - center", ...; columns = methods.
-
-  hole=True gives the same table scored over the missing pixels only.
-  """
-  suffix = "_hole" if hole else ""
-  rows = []
-  for mask_name in report.mask_names:
-    for metric, digits in (("psnr", 2), ("ssim", 3)):
-      rows.append((f"{metric.upper()}{' (hole)' if hole else ''} - {mask_name}", mask_name,
-                   lambda r, k=metric + suffix, d=digits: _fmt(r[k], d)))
-  return _table(report, rows)
-
-
-def judge_table(report):
-  """Judge accuracy and kernel distance to real images, per mask; "" without a judge."""
-  if not any(s.judged is not None for s in report.scores):
-    return ""
-  rows = [(f"judge accuracy - {m}", m, lambda r: _fmt(r["judge_accuracy"], 3))
-          for m in report.mask_names]
-  if any(s.kid is not None for s in report.scores):
-    rows += [(f"KID x1000 - {m}", m, lambda r: _fmt(r["kid"], 2)) for m in report.mask_names]
-  if any(s.chosen_label is not None for s in report.scores) and report.example_labels and any(
-      report.example_labels.values()):
-    rows += [(f"chosen label right - {m}", m, lambda r: _fmt(r["chosen_label_accuracy"], 3))
-             for m in report.mask_names]
-  return _table(report, rows)
-
-
-def per_class_rows(report):
-  """One row per (mask, method, class): mean PSNR, PSNR (hole) and judge accuracy."""
-  out = []
-  for s in report.scores:
-    for c in np.unique(report.labels):
-      sel = report.labels == c
-      name = report.class_names[c] if c < len(report.class_names) else str(c)
-      out.append(dict(mask=s.mask, method=s.method, label=int(c), class_name=name,
-                      images=int(sel.sum()), psnr=_mean(s.psnr[sel]),
-                      psnr_hole=_mean(s.psnr_hole[sel]),
-                      judge_accuracy=(float(np.mean(s.judged[sel] == c)) if s.judged is not None
-                                      else float("nan"))))
-  return out
-
-
-def per_class_table(report, mask_name):
-  """Rows = classes, columns = methods, cells "PSNR / judge accuracy" for one mask."""
-  rows = [r for r in per_class_rows(report) if r["mask"] == mask_name]
-  cols = _columns(report)
-  classes = sorted({(r["label"], r["class_name"], r["images"]) for r in rows})
-  lines = ["| class (images) | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
-  for label, name, count in classes:
-    cells = []
-    for m in cols:
-      r = next((r for r in rows if r["label"] == label and r["method"] == m), None)
-      acc = "" if r is None or math.isnan(r["judge_accuracy"]) else \
-          f" / {r['judge_accuracy']:.2f}"
-      cells.append("-" if r is None else f"{_fmt(r['psnr'], 1)}{acc}")
-    lines.append(f"| {name} ({count}) | " + " | ".join(cells) + " |")
-  return "\n".join(lines)
-
-
-def markdown_report(report, title="Inpainting quality"):
-  """The full markdown text: whole image, hole only, judge, per class, notes."""
-  n = len(report.labels)
-  parts = [f"# {title}", "",
-           f"{n} test images; PSNR in dB and SSIM on [0, 1] images; mean over images.", "",
-           "## Whole image (as Table 1 of paper 000)", "", markdown_table(report), "",
-           "## Hole only (missing pixels)", "", markdown_table(report, hole=True), ""]
-  judged = judge_table(report)
-  if judged:
-    parts += ["## Independent judge", "",
-              f"An MLP classifier that no inpainter uses reads each result; on the original "
-              f"images it is right {report.judge_clean_accuracy:.3f} of the time. KID: kernel "
-              "distance of the results to real test images in the judge's feature space "
-              "(x1000; lower is closer).", "", judged, ""]
-  for mask_name in report.mask_names:
-    cell = "PSNR / judge accuracy" if judged else "PSNR"
-    parts += [f"## Per class, {mask_name} mask ({cell})", "", per_class_table(report, mask_name),
-              ""]
-  if report.notes:
-    parts += ["## Notes", ""] + [f"- {note}" for note in report.notes] + [""]
-  return "\n".join(parts)
-
-
-CSV_FIELDS = ("mask", "method", "images", "psnr", "ssim", "psnr_hole", "ssim_hole",
-              "judge_accuracy", "kid", "chosen_label_accuracy", "seconds_per_image")
-
-
-def _csv(rows, fields):
-  buf = io.StringIO()
-  writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-  writer.writeheader()
-  for row in rows:
-    writer.writerow({k: _csv_value(row[k]) for k in fields})
-  return buf.getvalue()
-
-
-def csv_text(report):
-  """One row per (mask, method) with the means; NaN cells are empty."""
-  return _csv(report.rows(), CSV_FIELDS)
-
-
-def per_image_csv_text(report):
-  """One row per (mask, method, image index) for deeper analysis."""
-  rows = []
-  for s in report.scores:
-    for i in range(len(s.psnr)):
-      rows.append(dict(
-          mask=s.mask, method=s.method, index=i, label=int(report.labels[i]),
-          psnr=s.psnr[i], ssim=s.ssim[i], psnr_hole=s.psnr_hole[i], ssim_hole=s.ssim_hole[i],
-          judged="" if s.judged is None else int(s.judged[i]),
-          chosen_label="" if s.chosen_label is None else int(s.chosen_label[i])))
-  return _csv(rows, ("mask", "method", "index", "label", "psnr", "ssim", "psnr_hole",
-                     "ssim_hole", "judged", "chosen_label"))
-
-
-def _csv_value(v):
-  if isinstance(v, (float, np.floating)):
-    if math.isnan(v):
-      return ""
-    if math.isinf(v):
-      return "inf" if v > 0 else "-inf"
-    return f"{float(v):.6g}"
-  return v
-
-
-def comparison_grid(columns, scale=1, title=None, row_titles=None):
-  """{column title: [N, H, W, C] in [-1, 1]}, in column order -> titled grid, [0, 1] HWC.
-
-  The one layout of every side-by-side figure (bin.inpaint, bin.evaluate): masked | method(s) |
-  original, optionally with a title above and a caption per row.
-  """
-  return plots.labeled_grid([images_lib.to_unit(c) for c in columns.values()], list(columns),
-                            scale=scale, title=title, row_titles=row_titles)
-
-
-def example_grid(report, mask_name, scale=1):
-  """[masked | method 1 | ... | original] for the kept examples of one mask, [0, 1] HWC."""
-  ex = report.examples[mask_name]
-  names = [MASKED] + list(report.methods) + ["original"]
-  k = len(ex[MASKED])
-  labels = report.labels[_example_indices(report.labels, k)]
-  chosen = report.example_labels.get(mask_name, {})
-  row_titles = []
-  names_of = report.class_names
-  for i in range(k):
-    text = (f"{labels[i]} {names_of[labels[i]]}" if len(names_of) > labels[i] and
-            names_of[labels[i]] != str(labels[i]) else f"label {labels[i]}")
-    for name, picked in chosen.items():
-      text += f", {name} chose {picked[i]}"
-    row_titles.append(text)
-  return comparison_grid({n: ex[n] for n in names}, scale=scale, row_titles=row_titles)
-
-
-def write_report(directory, report, *, title="Inpainting quality", grid_scale=1):
-  """Writes results.md, results.csv, per_image.csv, per_class.csv and grid_<mask>.png.
-
-  Returns the list of written paths. Every file is written atomically.
-  """
-  paths = []
-
-  def text(name, content):
-    path = os.path.join(directory, name)
-    fileio.write_text(path, content)
-    paths.append(path)
-
-  text("results.md", markdown_report(report, title))
-  text("results.csv", csv_text(report))
-  text("per_image.csv", per_image_csv_text(report))
-  text("per_class.csv", _csv(per_class_rows(report), ("mask", "method", "label", "class_name",
-                                                      "images", "psnr", "psnr_hole",
-                                                      "judge_accuracy")))
-  for mask_name in report.mask_names:
-    path = os.path.join(directory, f"grid_{mask_name}.png")
-    images_lib.write_png(path, example_grid(report, mask_name, scale=grid_scale))
-    paths.append(path)
-  return paths
-
-
-def auto_scale(image_size, target=96):
-  """Integer upscaling so grid cells are at least `target` pixels wide (28 -> 4)."""
-  return max(1, int(math.ceil(target / max(int(image_size), 1))))
 
 
 # ----------------------------------------------------------------------------- a whole run
 
 
-@dataclasses.dataclass
-class Settings:
-  """One bin.evaluate run (flags -> this, in bin/flags.py)."""
-  model_dirs: tuple = ()
-  dataset: str | None = None  # default: the dataset the (first) model records
-  split: str = "test"  # or "validation": the training carve to tune on
-  manual_dir: str | None = None
-  data_dir: str | None = None
-  skip_bad_files: bool = False
-  methods: tuple = ()  # default: installed baselines + every method of the models
-  masks: tuple = ("center", "left", "random")
-  num_images: int = 100
-  seed: int = 0
-  mask_ratio: float = 0.8
-  give_labels: bool = True
-  judge: str | None = None  # default: <model_dir>/judge when present
-  options: dict = dataclasses.field(default_factory=dict)
-  batch_size: int = 64
-  output_dir: str = os.path.join("out", "evaluate")
-  grid_images: int = 10
-  grid_scale: int | None = None
-  reference_images: int = 1000  # real test images (not evaluated) for the kernel distance
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig(config.Config):
+  """The evaluate section of an experiment: what bin.evaluate compares, on which images."""
+  model_dirs: tuple[str, ...] = config.field(
+      (), help="exported models whose methods are compared (default: the experiment's "
+      "export_dir, else the shipped digits model)")
+  split: str = config.field("test", help="the split to score: test (report), or validation "
+                            "(every 10th training example: tune there, never on test)",
+                            choices=("test", "validation"))
+  methods: tuple[str, ...] = config.field(
+      (), help="methods to compare (default: the installed baselines and every method of the "
+      "models)")
+  masks: tuple[str, ...] = config.field(("center", "left", "random"),
+                                        help="named masks (Table 1)")
+  num_images: int = config.field(100, help="images drawn stratified by class", low=1,
+                                 high=10**6)
+  seed: int = config.field(0, help="seed of the image sample, the masks and the inpainters",
+                           low=0, high=2**31 - 1)
+  mask_ratio: float = config.field(masks_lib.RANDOM_RATIO, help="random mask: probability that "
+                                   "a pixel is missing", low=0.0, low_open=True, high=0.999)
+  true_labels: bool = config.field(True, help="give label-aware methods the true labels "
+                                   "(false: -1, try every label)")
+  judge: str | None = config.field(None, help="folder of the independent judge (default: "
+                                   "<model_dir>/judge when present)")
+  batch_size: int = config.field(served.BATCH_SIZE, help="images per call of a model", low=1,
+                                 high=4096)
+  output_dir: str = config.field(os.path.join("out", "evaluate"),
+                                 help="where the tables and grids go (replaced as a whole)")
+  grid_images: int = config.field(10, help="images per example grid (every class first)",
+                                  low=1, high=10**6)
+  grid_scale: int | None = config.field(None, help="integer upscaling of grid cells (default: "
+                                        "cells of >= 96 px)", low=1, high=16)
+  reference_images: int = config.field(1000, help="real images (not evaluated) the kernel "
+                                       "distance compares the fills with", low=2, high=10**6)
+
+  def __post_init__(self):
+    super().__post_init__()
+    bad = [m for m in self.masks if m not in masks_lib.NAMES]
+    if bad or not self.masks:
+      raise ValueError(f"masks must name masks from {', '.join(masks_lib.NAMES)}, got "
+                       f"{','.join(self.masks) or 'nothing'}")
 
 
-def run(settings, log=print):
-  """A whole bin.evaluate run; returns (output_dir, written paths, report)."""
-  from tfinpaint import data, judge as judge_lib, methods as methods_lib, served  # pylint: disable=g-import-not-at-top
-  s = settings
-  bad = [m for m in s.masks if m not in masks_lib.NAMES]
-  if bad or not s.masks:
-    raise InputError(f"--masks must name masks from {', '.join(masks_lib.NAMES)}, got "
-                     f"{','.join(s.masks) or 'nothing'}")
-  models = [served.load(d) for d in s.model_dirs]
+def model_dirs_of(experiment):
+  """The exports an experiment evaluates: evaluate.model_dirs, else its export_dir, else the
+  shipped digits model (when methods name none)."""
+  s = experiment.evaluate
+  if s.model_dirs:
+    return tuple(s.model_dirs)
+  own = experiment.export.export_dir
+  if own:
+    return (own,)
+  if s.methods:
+    return ()
+  return tuple(p for p in (served.find_shipped(served.SHIPPED[0]),) if p)
+
+
+def run(experiment, options=None, log=print):
+  """A whole bin.evaluate run of an experiment's evaluate section on its data; `options` are
+  sent with every request of the learned methods. Returns (output_dir, written paths, report)."""
+  from tfinpaint import judge as judge_lib, methods as methods_lib  # pylint: disable=g-import-not-at-top
+  s, data_config = experiment.evaluate, experiment.data
+  options = dict(options or {})
+  models = [served.load(d) for d in model_dirs_of(experiment)]
   shapes = {m.image_shape for m in models}
   if len(shapes) > 1:
     raise InputError(f"the models take different image shapes: {sorted(shapes)}")
-  dataset = s.dataset or next((m.data for m in models if m.data), None)
+  dataset = data_config.dataset or next((m.data for m in models if m.data), None)
   if not dataset:
-    raise InputError("--dataset is required (no model names the data it was trained on)")
+    raise InputError("set --config.data.dataset (no model names the data it was trained on)")
   h, w, c = shapes.pop() if shapes else (28, 28, 1)
   if h != w:
     raise InputError(f"models for non-square images ({h}x{w}) are not supported here")
   names = list(s.methods) or methods_lib.installed_baselines() + [
       n for m in models for n in m.methods if n != "illumination"]
   chosen = {n: methods_lib.get(n, models, s.batch_size) for n in dict.fromkeys(names)}
-  if s.split not in ("test", "validation"):
-    raise InputError(f"the evaluation split must be test or validation, got {s.split!r}")
-  test_ds, info = data.load(dataset, s.split, h, c, manual_dir=s.manual_dir,
-                            data_dir=s.data_dir, skip_bad=s.skip_bad_files)
+  data_config = data_config.replace(dataset=dataset, image_size=h, channels=c)
+  test_ds, info = data_config.load(s.split)
   all_images, all_labels = arrays(test_ds)
   picked = stratified(all_labels, min(s.num_images, len(all_labels)), s.seed)
   rest = np.setdiff1d(np.arange(len(all_labels)), picked)
@@ -516,21 +258,21 @@ def run(settings, log=print):
   per_class = np.bincount(all_labels[picked], minlength=info.num_classes)
   log(f"evaluating {', '.join(chosen)} on {len(picked)} {s.split} images of {dataset} "
       f"({per_class.min()}-{per_class.max()} per class, seed {s.seed}), masks "
-      f"{', '.join(s.masks)}; labels given: {'true labels' if s.give_labels else 'none (-1)'}"
+      f"{', '.join(s.masks)}; labels given: {'true labels' if s.true_labels else 'none (-1)'}"
       f"; judge: {judge_dir or 'none'}")
   report = evaluate(chosen, all_images[picked], all_labels[picked], s.masks, seed=s.seed,
                     ratio=s.mask_ratio, judge=judge, reference=reference,
-                    give_labels=s.give_labels, options=s.options, num_examples=s.grid_images,
+                    give_labels=s.true_labels, options=options, num_examples=s.grid_images,
                     class_names=info.class_names, log=log)
   report.notes += [
       f"data: {dataset}, {s.split} split: {len(picked)} images drawn stratified by class "
       f"(seed {s.seed}); kernel distance against {0 if reference is None else len(reference)} "
       f"other {s.split} images",
       f"mask seed {s.seed}, random-mask ratio {s.mask_ratio}",
-      "label-aware methods were given " + ("each image's true label" if s.give_labels else
+      "label-aware methods were given " + ("each image's true label" if s.true_labels else
                                            "no label (-1: every label tried, lowest energy wins)"),
       "options sent to the learned methods: " + (", ".join(f"{k}={v}" for k, v in
-                                                           sorted(s.options.items()))
+                                                           sorted(options.items()))
                                                  or "none (each model's defaults)")]
   report.notes += [f"model: {m.version_dir} ({m.kind})" for m in models]
   if judge is not None:
@@ -538,6 +280,6 @@ def run(settings, log=print):
                         "accuracy when trained)")
   title = f"Inpainting quality: {dataset}"
   with fileio.published(s.output_dir, describe="bin.evaluate results") as stage:
-    written = write_report(stage, report, title=title,
-                           grid_scale=s.grid_scale or auto_scale(h))
+    written = reports.write_report(stage, report, title=title,
+                           grid_scale=s.grid_scale or reports.auto_scale(h))
   return s.output_dir, written, report

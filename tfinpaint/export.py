@@ -21,12 +21,14 @@ never sees a half-written version. Only core TF ops reach the graph: no py_funct
 jit_compile.
 """
 
+import dataclasses
 import json
 import os
 
 import keras
 import numpy as np
 
+from tfinpaint import config
 from tfinpaint import fileio
 from tfinpaint.errors import InputError
 from tfinpaint.inpainting import base
@@ -37,6 +39,26 @@ METADATA_FILE = "tfinpaint.json"
 NETWORKS_DIR = "networks"
 NETWORKS_CONFIG = "inpainter.json"
 FORMAT = 2  # version of the metadata layout
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig(config.Config):
+  """The export section of an experiment: where the servable model goes, from which networks."""
+  export_dir: str | None = config.field(
+      None, help="export folder exported/<name> (TF Serving's --model_base_path): <version>/ "
+      "SavedModels, networks/, judge/, MODEL_CARD.md")
+  version: int | None = config.field(None, help="version folder to write (default: the next "
+                                     "free one)", low=1, high=10**9)
+  overwrite: bool = config.field(False, help="replace an existing version, networks/ or judge/")
+  samples: str | None = config.field(
+      None, help="shipped sample set the model fits (digits, fashion), shown by bin.inpaint by "
+      "default")
+  from_networks: str | None = config.field(
+      None, help="re-export the trained networks of this networks/ folder (or export folder) "
+      "instead of restoring the training workdir")
+  networks: dict[str, str] = config.field(
+      factory=dict, help="training workdirs of the method's other networks, by role (e.g. "
+      "classifier=workdirs/fashion_googlenet for the semantic losses)")
 
 
 def versions(base_dir):
@@ -65,7 +87,7 @@ def metadata(inpainter, extra=None):
                       options={o.name: dict(default=o.default, low=o.low, high=o.high,
                                             clamp=o.clamp, help=o.help) for o in sig.options})
   return dict(extra or {}, format=FORMAT, kind=inpainter.KIND,
-              config=base.config_to_json(inpainter.config),
+              config=config.to_json(inpainter.config),
               methods={k: [s, dict(v)] for k, (s, v) in inpainter.methods().items()},
               default_method=inpainter.default_method, signatures=sigs)
 
@@ -140,8 +162,8 @@ def save_networks(inpainter, base_dir, *, overwrite=False):
   """
   path = os.path.join(base_dir, NETWORKS_DIR)
   if os.path.exists(path) and not overwrite:
-    raise InputError(f"{path} exists (trained networks); pass --overwrite to replace it")
-  payload = dict(kind=inpainter.KIND, config=base.config_to_json(inpainter.config),
+    raise InputError(f"{path} exists (trained networks); pass --config.export.overwrite=true to replace it")
+  payload = dict(kind=inpainter.KIND, config=config.to_json(inpainter.config),
                  networks=sorted(inpainter.networks), arrays=sorted(inpainter.arrays))
 
   def fill(tmp):
@@ -155,15 +177,12 @@ def save_networks(inpainter, base_dir, *, overwrite=False):
   return fileio.atomic_dir(path, fill, overwrite=True)
 
 
-def load_networks(path, **config_overrides):
-  """Rebuilds the inpainter saved by save_networks (path: the export folder or networks/).
-
-  config_overrides replace fields of the saved config (e.g. a new default iteration count for
-  a re-export); the kind is looked up in the registry.
-  """
-  import dataclasses  # pylint: disable=g-import-not-at-top
+def load_networks(path):
+  """Rebuilds the inpainter saved by save_networks (path: the export folder or networks/); the
+  kind is looked up in the registry."""
   from tfinpaint.models import registered_layers  # pylint: disable=g-import-not-at-top
   registered_layers()  # custom layers the .keras files may contain
+  path = os.path.expanduser(str(path))
   if not os.path.isfile(os.path.join(path, NETWORKS_CONFIG)):
     path = os.path.join(path, NETWORKS_DIR)
   config_path = os.path.join(path, NETWORKS_CONFIG)
@@ -174,20 +193,17 @@ def load_networks(path, **config_overrides):
     raise InputError(f"no {NETWORKS_CONFIG} in {path}: not a networks folder") from None
   except (OSError, ValueError) as e:
     raise InputError(f"cannot read {config_path}: {e}") from None
+  if not isinstance(payload, dict) or not {"kind", "config", "networks", "arrays"} <= set(payload):
+    raise InputError(f"{config_path} is not a tfinpaint networks description")
   cls = base.get(payload.get("kind"))
-  config = base.config_from_json(cls.Config, payload["config"])
-  if config_overrides:
-    try:
-      config = dataclasses.replace(config, **config_overrides)
-    except TypeError as e:
-      raise InputError(f"bad config override: {e}") from None
+  saved = config.from_json(cls.Config, payload["config"], what=config_path)
   try:
     networks = {name: keras.saving.load_model(os.path.join(path, f"{name}.keras"), compile=False)
                 for name in payload["networks"]}
     arrays = {name: np.load(os.path.join(path, f"{name}.npy")) for name in payload["arrays"]}
   except (OSError, ValueError) as e:
     raise InputError(f"cannot load the networks in {path}: {e}") from None
-  return cls(networks, config, arrays)
+  return cls(networks, saved, arrays)
 
 
 def version_dir(model_dir, version=None):

@@ -92,7 +92,7 @@ def atomic_dir(path, fill_fn, *, overwrite=False):
   path = os.path.abspath(os.fspath(path))
   parent, name = os.path.dirname(path), os.path.basename(path)
   if os.path.exists(path) and not overwrite:
-    raise InputError(f"{path} already exists (pass --overwrite to replace it)")
+    raise InputError(f"{path} already exists (pass --config.export.overwrite=true to replace it)")
   tmp = old = None
   try:
     os.makedirs(parent, exist_ok=True)

@@ -27,16 +27,17 @@ import re
 
 import numpy as np
 
+from tfinpaint import config
 from tfinpaint import evaluation
 from tfinpaint import fileio
 from tfinpaint import images as images_lib
 from tfinpaint import masks as masks_lib
 from tfinpaint import methods as methods_lib
 from tfinpaint import plots
+from tfinpaint import reports
+from tfinpaint import served
 from tfinpaint.errors import InputError
 
-SHIPPED = ("digits_lenet", "fashion_semantic")  # the default demo, in grid order
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pbm", ".bmp", ".tif", ".tiff",
                     ".gif", ".webp")
 LABELS_FILE = "labels.csv"
@@ -44,26 +45,64 @@ MAX_CURVES = 16  # gradient-norm curves drawn; the chart's title says when there
 LARGE = 128  # results smaller than this are also written upscaled (<name>_large.png)
 
 
-@dataclasses.dataclass
-class Settings:
-  """One bin.inpaint run (flags -> this, in bin/flags.py)."""
-  input: str | None = None
-  model_dirs: tuple = ()
-  method: str | None = None
-  mask: str = "center"
-  mask_file: str | None = None
-  mask_files: tuple = ()
-  mask_ratio: float = 0.8
-  seed: int = 0
-  label: int | None = None
-  labels_file: str | None = None
-  illumination_threshold: float | None = None
-  options: dict = dataclasses.field(default_factory=dict)
-  num_images: int | None = None
-  batch_size: int = 64
-  resize: bool = False
-  output_dir: str = os.path.join("out", "inpaint")
-  grid_scale: int | None = None
+@dataclasses.dataclass(frozen=True)
+class Settings(config.Config):
+  """One bin.inpaint run: the flags of bin.inpaint (and bin.client) are made from these fields.
+
+  The request options (--iterations, --step_size, ...) are not fields: they come from the
+  methods' option tables and go to `run` as a dict.
+  """
+  input: str | None = config.field(
+      None, help="image(s) to inpaint: a file, a comma list, or a folder (default: the real "
+      "held-out samples shipped for the model)")
+  model_dir: tuple[str, ...] = config.field(
+      (), help="exported model folder(s) exported/<name> (the latest version) or a version "
+      "folder (default: the shipped models)")
+  method: str | None = config.field(
+      None, help="classifier / tv_only / init_only / illumination (classifier-guided models), "
+      "yeh / semantic / full (semantic models), telea / navier_stokes / patchmatch (classical; "
+      "the baselines extra); default: the model's own")
+  mask: str = config.field(
+      "center", help="center = central square of 25% of the area, left = left half, random = "
+      "each pixel missing with probability mask_ratio, pattern = irregular blobs, file = "
+      "mask_file / mask_files", choices=masks_lib.NAMES + ("file",))
+  mask_file: str | None = config.field(
+      None, help="mask image for every input: white (non-zero) = region to fill, black = keep "
+      "(the OpenCV / IOPaint convention); the image's size")
+  mask_files: tuple[str, ...] = config.field(
+      (), help="one mask image per input (comma list in input order, or a folder whose sorted "
+      "files pair with the sorted inputs); white = fill")
+  mask_ratio: float = config.field(masks_lib.RANDOM_RATIO, help="random mask: probability that "
+                                   "a pixel is missing", low=0.0, low_open=True, high=0.999)
+  seed: int = config.field(0, help="seed of the named masks and of the model's random starts "
+                           "and jitter", low=0, high=2**31 - 1)
+  label: int | None = config.field(
+      None, help="methods that take labels: the label every fill should have; -1 = try every "
+      "label, lowest energy wins (paper 003, 4.4.3); default: the images' known labels "
+      "(shipped samples, labels_file, '<label>_' file names), else -1", low=-1, high=10**6)
+  labels_file: str | None = config.field(None, help="CSV of file name,label for the inputs")
+  illumination_threshold: float | None = config.field(
+      None, help="illumination mode (paper 003, 4.4.2): every pixel darker than this value is "
+      "the hole", low=0.0, low_open=True, high=1.0)
+  num_images: int | None = config.field(None, help="images to use (default: all inputs)",
+                                        low=1, high=10**6)
+  batch_size: int = config.field(served.BATCH_SIZE, help="images per call of the model",
+                                 low=1, high=4096)
+  resize: bool = config.field(False, help="resize inputs to the model's size even when that "
+                              "changes the aspect ratio or scales by more than 4x")
+  output_dir: str = config.field(os.path.join("out", "inpaint"),
+                                 help="where results go; replaced as a whole when the run "
+                                 "succeeds, untouched when it fails")
+  grid_scale: int | None = config.field(None, help="integer upscaling of grid cells (default: "
+                                        "cells of >= 96 px)", low=1, high=16)
+
+
+def with_experiment(settings, experiment):
+  """The run's settings with the experiment's export as the model when none is named."""
+  export_dir = experiment.export.export_dir
+  if settings.model_dir or not export_dir:
+    return settings
+  return settings.replace(model_dir=(export_dir,))
 
 
 @dataclasses.dataclass
@@ -82,15 +121,6 @@ class Job:
 
 
 # ----------------------------------------------------------------------------- models and inputs
-
-
-def find_shipped(name):
-  """exported/<name> in the current folder or beside the package source, else None."""
-  for root in (os.getcwd(), REPO_ROOT):
-    path = os.path.join(root, "exported", name)
-    if os.path.isdir(path):
-      return path
-  return None
 
 
 def expand_paths(spec, what):
@@ -218,7 +248,6 @@ def _models_and_method(settings, given=None):
 
   given: models to use instead of loading --model_dir (bin.client's served model).
   """
-  from tfinpaint import served  # pylint: disable=g-import-not-at-top
   method = settings.method
   if settings.illumination_threshold is not None:
     if method not in (None, "illumination"):
@@ -226,17 +255,17 @@ def _models_and_method(settings, given=None):
     method = "illumination"
   if given:
     models = list(given)
-  elif settings.model_dirs:
-    models = [served.load(d) for d in settings.model_dirs]
+  elif settings.model_dir:
+    models = [served.load(d) for d in settings.model_dir]
   elif settings.input is None and method is None:
-    models = [served.load(p) for p in (find_shipped(n) for n in SHIPPED) if p]
+    models = [served.load(p) for p in (served.find_shipped(n) for n in served.SHIPPED) if p]
     if not models:
       raise InputError("no shipped model found (exported/digits_lenet); pass --model_dir")
     return [(m, methods_lib.get(m.default_method, [m], settings.batch_size)) for m in models]
   elif method is None or method in methods_lib.BASELINES:
     models = []
   else:  # a learned method by name: the shipped model that provides it
-    models = [served.load(p) for p in (find_shipped(n) for n in SHIPPED) if p]
+    models = [served.load(p) for p in (served.find_shipped(n) for n in served.SHIPPED) if p]
     models = [m for m in models if method in m.methods][:1]
   if method is None:
     if models:
@@ -269,6 +298,13 @@ def plan(settings, models=None):
       names, sources, true_labels = unique_names(paths), list(paths), None
       file_labels, label_note = labels_from_files(paths, settings.labels_file)
     labels = None
+    for name in ("label", "labels_file"):
+      if getattr(settings, name) is not None and "label" not in method.inputs:
+        raise InputError(f"--{name}: method {method.name} takes no label")
+    if method.name == "illumination" and (settings.mask != "center" or settings.mask_file or
+                                          settings.mask_files):
+      raise InputError("the illumination method makes its own mask from the threshold; drop "
+                       "--mask, --mask_file and --mask_files")
     if "label" in method.inputs:
       if settings.label is not None:
         labels, label_note = np.full(len(x), settings.label, np.int32), f"--label={settings.label}"
@@ -382,26 +418,30 @@ def write(stage, jobs, outs, grid_scale=None):
     for file_name, chart in _charts(job, out).items():
       images_lib.write_png(os.path.join(folder, file_name), chart)
       written.append(os.path.join(sub, file_name))
-    cells = {evaluation.MASKED: evaluation.masked_input(job.images, job.masks),
+    cells = {reports.MASKED: evaluation.masked_input(job.images, job.masks),
              job.method.name: out["inpainted"], "original": job.images}
-    panels.append(evaluation.comparison_grid(
-        cells, scale=grid_scale or evaluation.auto_scale(max(h, w)), title=job.title))
+    panels.append(reports.comparison_grid(
+        cells, scale=grid_scale or reports.auto_scale(max(h, w)), title=job.title))
   grid = plots.side_by_side(panels)
   images_lib.write_png(os.path.join(stage, "grid.png"), grid)
   fileio.write_text(os.path.join(stage, "results.csv"), _csv(all_rows))
   return ["grid.png", "results.csv"] + written, all_rows
 
 
-def run(settings, log=print, models=None):
-  """A whole bin.inpaint run (bin.client: `models` = the served model); returns (output_dir,
-  written files, rows)."""
+def run(settings, options=None, log=print, models=None):
+  """A whole bin.inpaint run (bin.client: `models` = the served model); `options` are sent with
+  every request of a learned method, with the run's seed. Returns (output_dir, written files,
+  rows)."""
   jobs = plan(settings, models)
   outs = []
   for job in jobs:
     log(f"inpainting {len(job.names)} image(s) with {job.title}, mask {job.mask_name}")
     for note in job.notes:
       log(f"  note: {note}")
-    outs.append(execute(job, settings.options, settings.illumination_threshold))
+    sent = dict(options or {})
+    if job.method.learned and "seed" in job.method.options:
+      sent["seed"] = settings.seed
+    outs.append(execute(job, sent, settings.illumination_threshold))
   with fileio.published(settings.output_dir, describe="bin.inpaint results") as stage:
     written, rows = write(stage, jobs, outs, settings.grid_scale)
   return settings.output_dir, written, rows

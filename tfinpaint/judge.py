@@ -17,21 +17,24 @@ it gives two things:
 A judge is saved as <dir>/judge.keras + judge.json (accuracy, data, seed).
 """
 
+import dataclasses
 import json
 import os
 
 import keras
 import numpy as np
 
+from tfinpaint import config
 from tfinpaint import fileio
 from tfinpaint.errors import InputError
+from tfinpaint.models import NetworkConfig
 
 FEATURES = "features"
 MODEL_FILE = "judge.keras"
 INFO_FILE = "judge.json"
 
 
-def build(image_shape, num_classes, hidden=(512, 256), dropout=0.3):
+def build(image_shape, num_classes, *, hidden, dropout):
   """MLP image [N,H,W,C] in [-1, 1] -> logits [N,K]; the last hidden layer is "features"."""
   inputs = keras.Input(tuple(image_shape), name="image")
   x = keras.layers.Flatten(name="flatten")(inputs)
@@ -41,6 +44,18 @@ def build(image_shape, num_classes, hidden=(512, 256), dropout=0.3):
     x = keras.layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
   logits = keras.layers.Dense(int(num_classes), name="logits")(x)
   return keras.Model(inputs, logits, name="judge_mlp")
+
+
+@config.kind("network", "judge")
+@dataclasses.dataclass(frozen=True)
+class JudgeConfig(NetworkConfig):
+  """The judge MLP (bin.export writes it to <export_dir>/judge/)."""
+  hidden: tuple[int, ...] = config.field((512, 256), help="units of the hidden layers")
+  dropout: float = config.field(0.3, help="drop rate after each hidden layer", low=0.0,
+                                high=0.99)
+
+  def build(self, image_shape, num_classes):
+    return {"model": build(image_shape, num_classes, hidden=self.hidden, dropout=self.dropout)}
 
 
 class Judge:
@@ -80,7 +95,7 @@ def load(directory):
   path = os.path.join(directory, MODEL_FILE)
   if not os.path.isfile(path):
     raise InputError(f"no judge in {directory} (expected {MODEL_FILE}); train one with "
-                     "python -m bin.train --model=judge")
+                     "python -m bin.train --flagfile=configs/digits_judge.flags (or fashion_judge)")
   try:
     with open(os.path.join(directory, INFO_FILE)) as f:
       info = json.load(f)

@@ -21,6 +21,7 @@ from tfinpaint import images
 from tfinpaint.errors import InputError
 
 NAMES = ("center", "left", "random", "pattern")
+RANDOM_RATIO = 0.8  # `random`: the probability that a pixel is missing (paper 000's 80 %)
 
 # `pattern`: the hole grows stroke by stroke until it covers a fraction of the
 # image drawn uniformly from this range. One brush stamp adds at most ~4 % of
@@ -30,7 +31,7 @@ _PATTERN_COVERAGE = (0.25, 0.45)
 _PATTERN_RADIUS = (0.05, 0.11)
 
 
-def make(name, batch, height, width, *, seed=0, ratio=0.8):
+def make(name, batch, height, width, *, seed=0, ratio=RANDOM_RATIO):
   """Makes a batch of named masks.
 
   Args:

@@ -17,6 +17,7 @@ import dataclasses
 import numpy as np
 
 from tfinpaint import images as images_lib
+from tfinpaint import served
 from tfinpaint.errors import InputError
 
 BASELINES = ("telea", "navier_stokes", "patchmatch")
@@ -29,7 +30,7 @@ class Method:
   model: object = None  # tfinpaint.served.Model
   signature: str | None = None
   fixed: dict = dataclasses.field(default_factory=dict)
-  batch_size: int = 64
+  batch_size: int = served.BATCH_SIZE
 
   @property
   def learned(self):
@@ -97,7 +98,7 @@ def installed_baselines():
   return found
 
 
-def of_models(models, batch_size=64):
+def of_models(models, batch_size=served.BATCH_SIZE):
   """{method name: Method} that the loaded models provide (the first model wins a name)."""
   out = {}
   for model in models:
@@ -107,7 +108,7 @@ def of_models(models, batch_size=64):
   return out
 
 
-def get(name, models=(), batch_size=64):
+def get(name, models=(), batch_size=served.BATCH_SIZE):
   """The method called `name`: a model's method, else a baseline; InputError listing the rest."""
   provided = of_models(models, batch_size)
   if name in provided:

@@ -25,6 +25,18 @@ from tfinpaint.serving import tfprotos
 
 
 REQUEST_INPUTS = ("image", "mask", "label", "threshold")  # the contract's per-request inputs
+BATCH_SIZE = 64  # images per call of a model, unless a command's settings say otherwise
+SHIPPED = ("digits_lenet", "fashion_semantic")  # the shipped models: the default demo, in order
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def find_shipped(name):
+  """exported/<name> in the current folder or beside the package source, else None."""
+  for root in (os.getcwd(), REPO_ROOT):
+    path = os.path.join(root, "exported", name)
+    if os.path.isdir(path):
+      return path
+  return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +156,7 @@ class Model:
       raise InputError(f"{self.name}: {error_message(e)}") from None
     return {k: v.numpy() for k, v in out.items()}
 
-  def run_batches(self, signature, inputs, options=None, batch_size=64):
+  def run_batches(self, signature, inputs, options=None, batch_size=BATCH_SIZE):
     """`run` over chunks of at most batch_size images; outputs concatenated (all batch-major)."""
     n = len(inputs["image"])
     per_image = {k for k, v in inputs.items() if np.ndim(v) and len(v) == n}

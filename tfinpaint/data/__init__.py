@@ -1,6 +1,7 @@
 """Dataset sources behind one spec string -> tf.data.Dataset of (image, label).
 
     ds, info = data.load("idx:/usr/share/datasets/fashion-mnist", split="test")
+    ds, info = data.DataConfig(dataset="sheet:digits.png").load("validation")
 
 Specs: `tfds:mnist|fashion_mnist|cars196`, `idx:DIR`, `folder:DIR`,
 `sheet:PNG[?cell=20&per_class=500&frame=mnist]`, `synthetic`. Every source
@@ -10,11 +11,13 @@ fixed order, unbatched. `sample_images` returns the few real test images
 shipped with the package for demos and CLI defaults.
 """
 
+import dataclasses
 import os
 import re
 
 import numpy as np
 
+from tfinpaint import config
 from tfinpaint import images
 from tfinpaint.data import folder, idx, sheet, synthetic, tfds_source
 from tfinpaint.data.common import (VALIDATION_EVERY, DatasetInfo, carve, check_shape_args,
@@ -22,12 +25,54 @@ from tfinpaint.data.common import (VALIDATION_EVERY, DatasetInfo, carve, check_s
 from tfinpaint.images import read_image
 from tfinpaint.errors import InputError
 
-__all__ = ["DatasetInfo", "load", "sample_images", "SAMPLE_NAMES"]
+__all__ = ["DataConfig", "DatasetInfo", "load", "sample_images", "SAMPLE_NAMES"]
 
+KINDS = ("tfds", "idx", "folder", "sheet", "synthetic")
 SPEC_HELP = "tfds:NAME, idx:DIR, folder:DIR, sheet:PNG[?cell=20&per_class=500] or synthetic"
 SAMPLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "samples")
 SAMPLE_NAMES = ("digits", "fashion")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(config.Config):
+  """The data section of an experiment: which images, at which size."""
+  dataset: str | None = config.field(None, help=f"dataset spec: {SPEC_HELP}")
+  image_size: int = config.field(28, help="square image size in pixels", low=8, high=1024)
+  channels: int = config.field(1, help="1 (grey) or 3 (RGB)", choices=(1, 3))
+  train_split: str = config.field(
+      "train", help="data to train on: train (all), or fit (train minus the validation carve, "
+      "every 10th example, kept for tuning)", choices=("train", "fit"))
+  flip: bool = config.field(False, help="augment training data with seeded horizontal flips")
+  manual_dir: str | None = config.field(
+      None, help="tfds: folder of hand-downloaded archives (Stanford Cars: cars_train.tgz, "
+      "cars_test.tgz, car_devkit.tgz, cars_test_annos_withlabels.mat)")
+  data_dir: str | None = config.field(
+      None, help="tfds: folder of prepared datasets (default ~/tensorflow_datasets)")
+  skip_bad_files: bool = config.field(
+      False, help="folder: datasets: leave out image files that cannot be decoded (their count "
+      "is printed) instead of stopping at the first one")
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.dataset is not None and self.dataset != "synthetic":
+      kind, _, arg = self.dataset.partition(":")
+      if kind not in KINDS or not arg:
+        raise ValueError(f"dataset must be {SPEC_HELP}, got {self.dataset!r}")
+
+  @property
+  def image_shape(self):
+    return (self.image_size, self.image_size, self.channels)
+
+  def load(self, split, *, flip=False, seed=0):
+    """(dataset, DatasetInfo) of one split (see `load`); `flip` only when training asks."""
+    if not self.dataset:
+      raise InputError(f"the experiment names no dataset: set --config.data.dataset "
+                       f"({SPEC_HELP})")
+    expand = lambda p: p and os.path.expanduser(p)  # pylint: disable=unnecessary-lambda-assignment
+    return load(self.dataset, split, self.image_size, self.channels,
+                manual_dir=expand(self.manual_dir), data_dir=expand(self.data_dir),
+                flip=flip and self.flip, seed=seed, skip_bad=self.skip_bad_files)
 
 
 def load(spec, split="train", image_size=28, channels=1, *, manual_dir=None, data_dir=None,

@@ -97,7 +97,7 @@ def load(directory, split, channels, skip_bad=False):
   if bad and not skip_bad:
     i, why = bad[0]
     raise InputError(f"cannot read image {paths[i]}: {why} ({len(bad)} unreadable file(s) in "
-                     f"{directory}; --skip_bad_files leaves them out)")
+                     f"{directory}; --config.data.skip_bad_files=true leaves them out)")
   if bad:
     drop = {i for i, _ in bad}
     print(f"skipped {len(bad)} unreadable image file(s) of {len(paths)} in {directory} "

@@ -4,7 +4,7 @@ tfds does the download and caching; this module only picks the split, crops
 Cars196 to the provided bounding box (the semantic-inpainting paper trains
 on the car, not the car park) and reports class names. The cars196 source
 URLs are dead, so a failed prepare becomes one line telling the user which
-archives to fetch by hand for --manual_dir.
+archives to fetch by hand for --config.data.manual_dir.
 """
 
 import tensorflow as tf
@@ -42,7 +42,7 @@ def load(name, split, *, manual_dir=None, data_dir=None):
     if name == "cars196" and not manual_dir:
       raise InputError(
           f"tfds:cars196 is not prepared in {where} and its download URLs are dead: download "
-          f"{', '.join(CARS196_FILES)} by hand into one folder and pass --manual_dir=FOLDER")
+          f"{', '.join(CARS196_FILES)} by hand into one folder and pass --config.data.manual_dir=FOLDER")
     if not manual_dir and not reachable(HOSTS[name]):
       raise InputError(
           f"tfds:{name} is not prepared in {where} and {HOSTS[name]} cannot be reached from "
@@ -58,7 +58,7 @@ def load(name, split, *, manual_dir=None, data_dir=None):
       raise InputError(
           "tfds:cars196 could not be prepared (its download URLs are dead): download "
           f"{', '.join(CARS196_FILES)} by hand into one directory and pass "
-          f"--manual_dir=DIR ({type(e).__name__}: {cause})") from None
+          f"--config.data.manual_dir=DIR ({type(e).__name__}: {cause})") from None
     raise InputError(f"tfds:{name} could not be downloaded or prepared "
                      f"({type(e).__name__}: {cause})") from None
   ds = builder.as_dataset(split=split, shuffle_files=False)

@@ -1,60 +1,69 @@
-"""The one contract every inpainting procedure implements, and the registry of kinds.
+"""The one contract every inpainting method implements, and the registry of methods.
 
 An inpainter is a pure, batched tf.Module (no tf.Variable is written while inpainting, optimiser
 state lives in loop tensors, randomness is stateless from a `seed` input, losses are per image)
-that turns trained Keras networks into serving signatures. Everything around it is written once,
-against this contract, in the manner of tensorflow/models `official/core/export_base.py`:
+that turns trained Keras networks into serving signatures. A method's module owns its whole
+life, in the manner of tensorflow/models' `register_task_cls` (the config's type picks the
+class) and `ExportModule`:
 
-  * `KIND` names the procedure; `register` puts the class in the registry that export,
-    the CLIs and the evaluation look kinds up in (`get`), so a new method is one module plus
-    `@register`.
-  * `Config` is a dataclass of everything that fixes the module: shapes, caps and the default
-    value of every request option. It is saved beside the weights (`to_json` / `from_json`) and
-    in the SavedModel's `assets.extra/`, and read back by `config_from_json`.
+  * `KIND` names it; `@register` puts the class in the one registry and registers its `Config`
+    as a "method" kind (tfinpaint.config), so an experiment's `request` section picks the class
+    (`for_config`) and JSON naming the kind rebuilds the config. Nothing else names a kind.
+  * `Config` is a dataclass of everything that fixes the module: shapes (derived from the data
+    and the networks), caps, and the default, help text and range of every request option. It
+    is saved beside the weights and in the SavedModel's `assets.extra/`.
+  * `OPTIONS` is the option table: every scalar request option of the signatures, its dtype and
+    whether it is clamped; default, range and help come from the Config field of the same name
+    (the only home of each), or from the Option for request-only options.
+  * `ROLES` names the trained networks it is made from (the experiment's own network first) and
+    `assemble` makes the inpainter from them; `example` builds a small random-weight instance
+    for tests and benchmarks; `reference` is its per-image eager loop over the same `step`.
   * `signatures()` describes the serving signatures: per-image inputs with declared shapes
-    ([None, H, W, C] images, [None, H, W, 1] masks, [None] labels) and scalar request options
-    that carry their defaults, so TF Serving's metadata shows both and a client may leave any
-    option out. `function(name)` turns one into the tf.function that is exported and that
-    tests call in-process: [0, 1] pixels at the boundary, validation, options checked.
+    ([None, H, W, C] images, [None, H, W, 1] masks, [None] labels) and scalar options that carry
+    their defaults, so TF Serving's metadata shows both and a client may leave any option out.
+    `function(name)` turns one into the tf.function that is exported and that tests call
+    in-process: [0, 1] pixels at the boundary, validation, options checked.
   * `METHODS` maps the method names users pick (`classifier`, `tv_only`, `yeh`, ...) to a
     signature and fixed option values, so no caller chooses a signature by kind.
-  * Each subclass has one pure `step`, used by its tf.while_loop and by any reference loop.
 """
 
 import dataclasses
+import importlib
 import inspect
-import json
 
 import numpy as np
 import tensorflow as tf
 
+from tfinpaint import config as config_lib
 from tfinpaint import images
 from tfinpaint import masks
+from tfinpaint import measure
 from tfinpaint.errors import InputError
 from tfinpaint.inpainting import validation
 
 _KINDS = {}
-# Modules that register the built-in kinds; imported on the first lookup, so that importing the
-# contract does not build every inpainter. Another kind registers itself when its module is
-# imported (see tests/test_contract.py for a third one).
+# Modules that register the built-in methods; imported on the first lookup, so that importing
+# the contract does not build every inpainter. Another method registers itself when its module
+# is imported: a new method is its module and one line here (or an import in its config file).
 BUILTIN = ("tfinpaint.inpainting.classifier_guided", "tfinpaint.inpainting.semantic")
 
 
 def _import_builtin():
-  import importlib  # pylint: disable=g-import-not-at-top
   for module in BUILTIN:
     importlib.import_module(module)
 
 
 def register(cls):
-  """Class decorator: makes `cls` (an Inpainter subclass with a unique KIND) known by kind."""
+  """Class decorator: makes `cls` (an Inpainter subclass with a unique KIND) known by kind, and
+  its Config a "method" config kind. The same class loaded again replaces its entry."""
   if not (isinstance(cls, type) and issubclass(cls, Inpainter)):
     raise TypeError(f"{cls!r} is not an Inpainter subclass")
   if not cls.KIND or cls.Config is None:
     raise TypeError(f"{cls.__name__} must set KIND and Config")
-  if cls.KIND in _KINDS and _KINDS[cls.KIND] is not cls:
-    raise ValueError(f"inpainter kind {cls.KIND!r} is already registered by "
-                     f"{_KINDS[cls.KIND].__name__}")
+  known = _KINDS.get(cls.KIND)
+  if known is not None and config_lib.identity(known) != config_lib.identity(cls):
+    raise ValueError(f"inpainter kind {cls.KIND!r} is already registered by {known.__name__}")
+  config_lib.kind("method", cls.KIND)(cls.Config)
   _KINDS[cls.KIND] = cls
   return cls
 
@@ -68,25 +77,73 @@ def get(kind):
   return _KINDS[kind]
 
 
+def for_config(config):
+  """The inpainter class whose Config `config` is (an experiment's request section)."""
+  _import_builtin()
+  for cls in _KINDS.values():
+    if type(config) is cls.Config:  # pylint: disable=unidiomatic-typecheck
+      return cls
+  raise ValueError(f"{type(config).__name__} is no registered inpainter's Config")
+
+
 def kinds():
   _import_builtin()
   return tuple(sorted(_KINDS))
 
 
+def classes():
+  """Every registered inpainter class, by kind."""
+  _import_builtin()
+  return tuple(_KINDS[k] for k in sorted(_KINDS))
+
+
+def request_options():
+  """{option name: (dtype, help, kinds)} over every registered method's option table: the
+  per-request flags of bin.inpaint, bin.evaluate and bin.client."""
+  out = {}
+  for cls in classes():
+    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+    for option in cls.OPTIONS:
+      text = option.help or fields[option.name].metadata.get("help", "")
+      if option.name in out:
+        dtype, first, owners = out[option.name]
+        if dtype != option.dtype:
+          raise TypeError(f"option {option.name} is {dtype.name} in {owners[0]} and "
+                          f"{option.dtype.name} in {cls.KIND}")
+        out[option.name] = (dtype, first, owners + (cls.KIND,))
+      else:
+        out[option.name] = (option.dtype, text, (cls.KIND,))
+  return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Option:
-  """A scalar request option of a signature, with its default and its valid range.
+  """A scalar request option of a signature: its dtype, default and valid range.
 
+  In an inpainter's OPTIONS table, `default`, `low`, `high` and `help` left as None come from
+  the Config field of the same name; `high` may also be a function of the config (a bound set
+  by another field, e.g. iterations <= max_iterations). `resolved(config)` gives the numbers.
   A value outside [low, high] is refused with an InvalidArgument naming the option, unless
   `clamp` is set (then it is clipped into the range: iteration counts, number of starts).
   """
   name: str
   dtype: tf.DType
-  default: float
+  default: float | None = None
   low: float | None = None
-  high: float | None = None
+  high: object = None
   clamp: bool = False
-  help: str = ""
+  help: str | None = None
+
+  def resolved(self, config):
+    """This option with the numbers of `config` (its field's default, range and help)."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    meta = fields[self.name].metadata if self.name in fields else {}
+    default = self.default if self.default is not None else getattr(config, self.name)
+    low = self.low if self.low is not None else meta.get("low")
+    high = self.high(config) if callable(self.high) else (
+        self.high if self.high is not None else meta.get("high"))
+    text = self.help if self.help is not None else meta.get("help", "")
+    return dataclasses.replace(self, default=default, low=low, high=high, help=text)
 
   def spec(self):
     return tf.TensorSpec([], self.dtype, name=self.name)
@@ -112,44 +169,33 @@ class Signature:
   image_outputs: tuple = ("inpainted",)
 
 
-def config_to_json(config):
-  return json.loads(json.dumps(dataclasses.asdict(config)))
-
-
-def config_from_json(config_cls, values):
-  """Config dataclass from JSON values; tuples restored, unknown or missing keys are errors."""
-  if not isinstance(values, dict):
-    raise InputError(f"inpainter config must be a JSON object, got {type(values).__name__}")
-  fields = {f.name: f for f in dataclasses.fields(config_cls)}
-  unknown = sorted(set(values) - set(fields))
-  if unknown:
-    raise InputError(f"unknown {config_cls.__name__} field(s): {', '.join(unknown)}")
-  converted = {}
-  for name, value in values.items():
-    default = fields[name].default
-    if isinstance(value, list) and (fields[name].type in (tuple, "tuple") or
-                                    isinstance(default, tuple)):
-      value = tuple(value)
-    converted[name] = value
-  try:
-    return config_cls(**converted)
-  except TypeError as e:
-    raise InputError(f"bad {config_cls.__name__}: {e}") from None
+@dataclasses.dataclass
+class Trained:
+  """Trained networks of one role, as `assemble` gets them: the models by name, the experiment
+  that trained them (its data and network sections), the data's classes and the step."""
+  networks: dict
+  experiment: object
+  num_classes: int
+  class_names: tuple
+  step: int = 0
+  facts: dict = dataclasses.field(default_factory=dict)  # e.g. test accuracy, for model cards
 
 
 class Inpainter(tf.Module):
-  """Base class of every inpainting procedure; see the module docstring for the contract.
+  """Base class of every inpainting method; see the module docstring for the contract.
 
-  Subclasses set KIND, Config, NETWORKS (required Keras networks by name), OPTIONAL_NETWORKS,
-  ARRAYS (numpy constants by name, e.g. class means) and METHODS, and implement `signatures()`
-  and `step`.
+  Subclasses set KIND, Config, OPTIONS, NETWORKS (required Keras networks by name),
+  OPTIONAL_NETWORKS, ARRAYS (numpy constants by name, e.g. class means), ROLES and METHODS, and
+  implement `signatures()`, `step`, `assemble`, `example` and `reference`.
   """
 
   KIND = ""
   Config = None
+  OPTIONS = ()
   NETWORKS = ()
   OPTIONAL_NETWORKS = ()
   ARRAYS = ()
+  ROLES = ()  # trained networks by role (see assemble); ROLES[0] is the experiment's own
   METHODS = {}  # method name -> (signature name, {option: fixed value})
 
   def __init__(self, networks, config, arrays=None):
@@ -196,8 +242,41 @@ class Inpainter(tf.Module):
     raise NotImplementedError
 
   def options(self):
-    """The request options (Option) the signatures take, defaults from the config."""
+    """The request options (Option) the signatures take, with the config's numbers."""
+    return tuple(option.resolved(self._config) for option in self.OPTIONS)
+
+  # -- a method's life beyond serving ----------------------------------------------------------
+
+  @classmethod
+  def assemble(cls, trained, config, log=print):
+    """The inpainter made of trained networks: `trained` {role: Trained} for every role of
+    ROLES that the config needs; `config` the experiment's request section, whose derived
+    fields (shapes, classes) are filled in here from the networks and their data."""
     raise NotImplementedError
+
+  @classmethod
+  def example(cls, size="tiny", **config):
+    """A random-weight instance for tests ("tiny": 16x16x1, 3 classes) and benchmarks
+    ("benchmark": the shipped models' sizes), with `config` fields set."""
+    raise NotImplementedError
+
+  def reference(self, inputs, options=None):
+    """The per-image eager Python loop over the same `step` (no tf.function): inpainted
+    [N, H, W, C] in [-1, 1] for the serving_default inputs {image in [-1, 1], mask, ...}; what
+    the batched loop is checked and timed against (bin.benchmark)."""
+    raise NotImplementedError
+
+  def step_networks(self, images):
+    """[(label, keras model, batch)]: the networks one `step` runs, for `images` images with
+    the default options, each on `batch` inputs, forward and backward to its input."""
+    raise NotImplementedError
+
+  def step_flops(self, images):
+    """Floating-point operations of one `step` for `images` images, counted from the layer
+    shapes of the networks it runs (forward, and backward to the input: about as much again;
+    no weight gradient is taken)."""
+    return sum(2 * measure.forward_flops(model, batch)
+               for _, model, batch in self.step_networks(images))
 
   def resolve(self, options=None):
     """{option: scalar tensor}: `options` (python values or tensors) over the config defaults."""
@@ -355,11 +434,3 @@ def plateau(value, best, last, t, patience, tolerance):
   last = tf.where(improved, t, last)
   stalled = tf.logical_and(patience > 0, t - last >= patience)
   return best, last, stalled
-
-
-def plateau_options(patience, tolerance):
-  """The two Options of the plateau rule, with the kind's defaults."""
-  return (Option("patience", tf.int32, patience, 0, 10**6,
-                 help="stop a row after this many iterations without improvement (0 = never)"),
-          Option("tolerance", tf.float32, tolerance, 0.0, 1.0,
-                 help="relative improvement that counts for the patience rule"))

@@ -40,157 +40,62 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import images
+from tfinpaint import config
 from tfinpaint import masks as masks_lib
 from tfinpaint.errors import InputError
 from tfinpaint.inpainting import base
+from tfinpaint.inpainting import pixel_terms
 
 INITS = ("diffusion", "class_mean", "zeros")
 MAX_SNAPSHOTS = 64
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassifierConfig:
-  """What fixes a ClassifierInpainter: shapes, caps, and the default of every request option."""
-  image_shape: tuple
-  num_classes: int
-  class_names: tuple = ()
-  iterations: int = 300  # a request's default iteration count
-  max_iterations: int = 1000  # no request runs more (TF Serving must not be held for long)
-  seed: int = 0
-  step_size: float = 1.0
-  lambda_tv: float = 0.002
-  tv_band: int = -1  # -1 = TV over the whole image
-  epsilon: float = 1e-3
-  patience: int = 0  # stop a row after this many iterations without improvement (0 = never)
-  tolerance: float = 1e-3
-  init: str = "diffusion"
-  jitter: int = 2
-  binary_weight: float = 0.0
-  diffusion_iterations: int = 100
-  block_rows: int = 16  # rows per block of the descent (see base.in_blocks)
+class ClassifierConfig(config.Config):
+  """What fixes a ClassifierInpainter: shapes, caps, and the default of every request option.
 
-
-# Recommended settings per kind of data (see defaults_for).
-PRESETS = {
-    # Tuned on held-out 28x28 digits (see exported/digits_lenet/MODEL_CARD.md).
-    "digits": dict(step_size=1.0, lambda_tv=0.002, tv_band=-1, epsilon=1e-3, iterations=300,
-                   init="diffusion", jitter=2, binary_weight=0.0),
-    # Paper 003's advice for faces (class-average init, TV on a band around the hole, jitter);
-    # NOT tuned here: a starting point.
-    "faces": dict(step_size=0.3, lambda_tv=0.002, tv_band=3, epsilon=1e-3, iterations=300,
-                  init="class_mean", jitter=2, binary_weight=0.0),
-}
-
-
-def defaults_for(kind):
-  """Recommended ClassifierConfig fields for "digits" or "faces" (a fresh dict)."""
-  if kind not in PRESETS:
-    raise InputError(f"no preset for {kind!r}: expected one of {', '.join(PRESETS)}")
-  return dict(PRESETS[kind])
-
-
-# ---------------------------------------------------------------------------------------------
-# Pure tensor helpers.
-# ---------------------------------------------------------------------------------------------
-
-
-def illumination_mask(image, threshold):
-  """Mask for the illumination mode (Section 4.4.2): pixels darker than `threshold` are missing.
-
-  Args:
-    image: [N, H, W, C] in [-1, 1] (colour images use the mean over channels).
-    threshold: brightness in (0, 1] (0 = black, 1 = white).
-  Returns:
-    float32 [N, H, W, 1], 1 = known (bright enough), 0 = to inpaint.
+  The first three fields come from the trained classifier and its data (`assemble`); the
+  option fields are each option's only default, help text and range.
   """
-  brightness = images.to_unit(tf.reduce_mean(tf.convert_to_tensor(image, tf.float32), axis=-1,
-                                             keepdims=True))
-  return tf.cast(brightness >= threshold, tf.float32)
+  image_shape: tuple[int, ...] = config.field((28, 28, 1), help="image shape (H, W, C)",
+                                              derived=True)
+  num_classes: int = config.field(10, help="classes of the guide", low=2, derived=True)
+  class_names: tuple[str, ...] = config.field((), help="names of the classes", derived=True)
+  iterations: int = config.field(300, help="gradient steps of a request (clipped to "
+                                 "max_iterations)", low=0, high=10**6)
+  max_iterations: int = config.field(1000, help="no request runs more iterations (TF Serving "
+                                     "must not be held for long)", low=1, high=10**6)
+  seed: int = config.field(0, help="seed of the jitter shifts", low=0, high=2**31 - 1)
+  step_size: float = config.field(1.0, help="step size mu of the projected gradient descent",
+                                  low=1e-6, high=1e3)
+  lambda_tv: float = config.field(0.002, help="weight of the masked total variation", low=0.0,
+                                  high=1e3)
+  tv_band: int = config.field(-1, help="TV only within this many pixels of the hole; -1 = the "
+                              "whole image", low=-1, high=10**4)
+  epsilon: float = config.field(1e-3, help="an image stops when its projected gradient norm "
+                                "is below this (0 = never)", low=0.0, high=1e3)
+  patience: int = config.field(0, help="stop an image after this many iterations without "
+                               "improvement of its energy (0 = never)", low=0, high=10**6)
+  tolerance: float = config.field(1e-3, help="relative improvement that counts for patience",
+                                  low=0.0, high=1.0)
+  init: str = config.field("diffusion", help="initial fill of the hole (paper 003, 3.3)",
+                           choices=INITS)
+  jitter: int = config.field(2, help="largest random shift in pixels per iteration", low=0,
+                             high=64)
+  binary_weight: float = config.field(0.0, help="weight of the black/white penalty on missing "
+                                      "pixels", low=0.0, high=1e3)
+  diffusion_iterations: int = config.field(100, help="Jacobi sweeps per pyramid level of the "
+                                           "diffusion start", low=1, high=10**4)
+  block_rows: int = config.field(16, help="rows per fixed-size block of the descent: results "
+                                 "do not depend on the batch; a single image pays for a whole "
+                                 "block (smaller blocks answer one image faster, larger ones "
+                                 "batches)", low=1, high=1024)
 
-
-def tv_band_mask(mask, width):
-  """M_TV: pixels within `width` pixels (Chebyshev distance) of the hole.
-
-  Args:
-    mask: [N, H, W, 1], 1 = known.
-    width: int (python or int32 scalar tensor); negative = the whole image.
-  Returns:
-    float32 [N, H, W, 1], 1 = inside M_TV.
-  """
-  hole = 1.0 - masks_lib.binarize(mask)
-  width = tf.convert_to_tensor(width, tf.int32)
-
-  def dilate(_, band):  # one 3x3 max-pool grows the band by one pixel in every direction
-    return _ + 1, tf.nn.max_pool2d(band, ksize=3, strides=1, padding="SAME")
-
-  _, band = tf.while_loop(lambda i, _: i < width, dilate, (tf.constant(0), hole))
-  return tf.where(width < 0, tf.ones_like(hole), band)
-
-
-def total_variation(x, band=None):
-  """Anisotropic masked TV per image: ||M_TV D_h X||_1 + ||M_TV D_v X||_1 -> [N].
-
-  A difference between two neighbours counts when either of them is in the band (so the
-  hole's border is always penalised).
-  """
-  dh = tf.abs(x[:, :, 1:, :] - x[:, :, :-1, :])
-  dv = tf.abs(x[:, 1:, :, :] - x[:, :-1, :, :])
-  if band is not None:
-    dh *= tf.maximum(band[:, :, 1:, :], band[:, :, :-1, :])
-    dv *= tf.maximum(band[:, 1:, :, :], band[:, :-1, :, :])
-  return tf.reduce_sum(dh, axis=[1, 2, 3]) + tf.reduce_sum(dv, axis=[1, 2, 3])
-
-
-def binary_penalty(x, mask):
-  """sum over missing pixels of (1 - x^2): 0 at black/white (+-1), 1 at mid-grey -> [N]."""
-  return tf.reduce_sum((1.0 - masks_lib.binarize(mask)) * (1.0 - tf.square(x)), axis=[1, 2, 3])
-
-
-def _jacobi(image, known, iterations):
-  """`iterations` Jacobi sweeps of the 4-neighbour average on the unknown pixels."""
-  channels = image.shape[-1]
-  cross = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)
-  kernel = tf.constant(np.tile(cross[:, :, None, None], [1, 1, channels, 1]))
-  ones = tf.ones([1, image.shape[1], image.shape[2], channels])
-  count = tf.nn.depthwise_conv2d(ones, kernel, [1, 1, 1, 1], "SAME")  # Neighbours inside image.
-
-  def body(i, x):
-    avg = tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], "SAME") / count
-    return i + 1, masks_lib.composite(image, avg, known)
-
-  _, x = tf.while_loop(lambda i, x: i < iterations, body, (tf.constant(0), image))
-  return x
-
-
-def diffuse(image, mask, iterations=100, min_size=8):
-  """Harmonic fill of the hole from its boundary (initialisation (i) of Section 3.3).
-
-  Coarse-to-fine: the known pixels are averaged down a 2x pyramid until the image is at most
-  `min_size` pixels on a side; the coarsest hole starts at the mean of the known pixels (0 when
-  nothing is known), and each level is upsampled as the starting point of `iterations` Jacobi
-  sweeps at the next finer level. Known pixels are kept exactly; image borders are reflecting.
-
-  Args:
-    image: [N, H, W, C] float32 (static H, W, C).
-    mask: [N, H, W, 1], 1 = known.
-    iterations: Jacobi sweeps per pyramid level.
-  Returns:
-    [N, H, W, C] with the hole filled.
-  """
-  image = tf.convert_to_tensor(image, tf.float32)
-  known = masks_lib.binarize(mask)
-  h, w = image.shape[1], image.shape[2]
-  if min(h, w) > min_size:
-    weight = tf.nn.avg_pool2d(known, 2, 2, "SAME")
-    coarse = tf.nn.avg_pool2d(image * known, 2, 2, "SAME") / tf.maximum(weight, 1e-12)
-    coarse = diffuse(coarse, tf.cast(weight > 0, tf.float32), iterations, min_size)
-    start = tf.image.resize(coarse, [h, w], method="bilinear")
-  else:
-    total = tf.reduce_sum(image * known, axis=[1, 2], keepdims=True)
-    start = total / tf.maximum(tf.reduce_sum(known, axis=[1, 2], keepdims=True), 1.0)
-    start = tf.broadcast_to(start, tf.shape(image))
-  return _jacobi(masks_lib.composite(image, start, known), known, iterations)
+  def __post_init__(self):
+    super().__post_init__()
+    if self.iterations > self.max_iterations:
+      raise ValueError(f"iterations ({self.iterations}) must not exceed max_iterations "
+                       f"({self.max_iterations})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,8 +126,26 @@ class ClassifierInpainter(base.Inpainter):
 
   KIND = "classifier_guided"
   Config = ClassifierConfig
+  OPTIONS = (
+      base.Option("iterations", tf.int32, clamp=True, high=lambda c: c.max_iterations),
+      base.Option("seed", tf.int32),
+      base.Option("step_size", tf.float32),
+      base.Option("lambda_tv", tf.float32),
+      base.Option("tv_band", tf.int32, high=lambda c: max(c.image_shape[:2])),
+      base.Option("epsilon", tf.float32),
+      base.Option("jitter", tf.int32, high=lambda c: min(c.image_shape[:2]) // 2),
+      base.Option("binary_weight", tf.float32),
+      base.Option("content_weight", tf.float32, default=1.0, low=0.0, high=1e3,
+                  help="weight of the classifier term (0 = TV only: the ablation)"),
+      base.Option("snapshot_every", tf.int32, default=0, low=0, high=lambda c: c.max_iterations,
+                  help="keep the image every this many iterations (paper 003, Figure 6; 0 = "
+                  "off)"),
+      base.Option("patience", tf.int32),
+      base.Option("tolerance", tf.float32),
+  )
   NETWORKS = ("classifier",)
   ARRAYS = ("class_means",)
+  ROLES = ("classifier",)
   METHODS = {
       "classifier": ("serving_default", {}),
       "tv_only": ("serving_default", {"content_weight": 0.0}),  # ablation: no classifier term
@@ -233,46 +156,17 @@ class ClassifierInpainter(base.Inpainter):
   def __init__(self, networks, config, arrays=None):
     super().__init__(networks, config, arrays)
     c = config
-    if c.init not in INITS:
-      raise InputError(f"init must be one of {', '.join(INITS)}, got {c.init!r}")
     shape = (int(c.num_classes),) + tuple(int(d) for d in c.image_shape)
     means = self.arrays.get("class_means")
     if c.init == "class_mean" and means is None:
       raise InputError("init='class_mean' needs class_means [num_classes, H, W, C]")
     if means is not None and means.shape != shape:
       raise InputError(f"class_means must be {shape}, got {means.shape}")
-    if not 0 <= c.iterations <= c.max_iterations:
-      raise InputError(f"need 0 <= iterations <= max_iterations, got {c.iterations}, "
-                       f"{c.max_iterations}")
     self.num_classes = int(c.num_classes)
     self.classifier = networks["classifier"]
     self.class_means = None if means is None else tf.constant(means)
 
   # -- the contract ---------------------------------------------------------------------------
-
-  def options(self):
-    c, (h, w, _) = self.config, self.image_shape
-    f32, i32 = tf.float32, tf.int32
-    return (
-        base.Option("iterations", i32, c.iterations, 0, c.max_iterations, clamp=True,
-                    help=f"gradient steps, clipped to [0, {c.max_iterations}]"),
-        base.Option("seed", i32, c.seed, help="seed of the jitter shifts"),
-        base.Option("step_size", f32, c.step_size, 1e-6, 1e3, help="step size mu"),
-        base.Option("lambda_tv", f32, c.lambda_tv, 0.0, 1e3, help="masked TV weight"),
-        base.Option("tv_band", i32, c.tv_band, -1, max(h, w),
-                    help="TV band width around the hole in pixels; -1 = whole image"),
-        base.Option("epsilon", f32, c.epsilon, 0.0, 1e3,
-                    help="an image stops when its projected gradient norm is below this"),
-        base.Option("jitter", i32, c.jitter, 0, min(h, w) // 2,
-                    help="largest random shift in pixels per iteration"),
-        base.Option("binary_weight", f32, c.binary_weight, 0.0, 1e3,
-                    help="weight of the black/white penalty on missing pixels"),
-        base.Option("content_weight", f32, 1.0, 0.0, 1e3,
-                    help="weight of the classifier term (0 = TV only)"),
-        base.Option("snapshot_every", i32, 0, 0, c.max_iterations,
-                    help="keep the image every this many iterations (0 = off)"),
-        *base.plateau_options(c.patience, c.tolerance),
-    )
 
   def signatures(self):
     h, w, c = self.image_shape
@@ -286,7 +180,7 @@ class ClassifierInpainter(base.Inpainter):
       return self.inpaint(inputs["image"], inputs["mask"], inputs["label"], opts)
 
     def run_illumination(inputs, opts):
-      mask = illumination_mask(inputs["image"], inputs["threshold"])
+      mask = pixel_terms.illumination_mask(inputs["image"], inputs["threshold"])
       return dict(self.inpaint(inputs["image"], mask, inputs["label"], opts), mask=mask)
 
     return {
@@ -325,8 +219,8 @@ class ClassifierInpainter(base.Inpainter):
     probs = tf.nn.softmax(self.logits(seen), axis=-1)
     onehot = tf.one_hot(label, self.num_classes, dtype=probs.dtype)
     content = tf.reduce_sum(tf.square(probs - onehot), axis=-1)
-    tv = total_variation(x, band)
-    binary = binary_penalty(x, mask)
+    tv = pixel_terms.total_variation(x, band)
+    binary = pixel_terms.binary_penalty(x, mask)
     energy = (opts["content_weight"] * content + opts["lambda_tv"] * tv
               + opts["binary_weight"] * binary)
     return dict(energy=energy, content=content, tv=tv, binary=binary)
@@ -336,7 +230,7 @@ class ClassifierInpainter(base.Inpainter):
     known = masks_lib.binarize(mask)
     init = self.config.init
     if init == "diffusion":
-      fill = diffuse(image, known, self.config.diffusion_iterations)
+      fill = pixel_terms.diffuse(image, known, self.config.diffusion_iterations)
     elif init == "class_mean":
       fill = tf.gather(self.class_means, label)
     else:
@@ -378,7 +272,8 @@ class ClassifierInpainter(base.Inpainter):
   def problem(self, image, mask, label, opts):
     """The fixed data of a descent on rows (image, mask, label >= 0), and the starting image."""
     known = masks_lib.binarize(mask)
-    rows = dict(image=image, known=known, label=label, band=tv_band_mask(known, opts["tv_band"]))
+    rows = dict(image=image, known=known, label=label,
+                band=pixel_terms.tv_band_mask(known, opts["tv_band"]))
     return rows, self.initial_fill(image, known, label)
 
   def _descend(self, image, mask, label, opts):
@@ -466,3 +361,76 @@ class ClassifierInpainter(base.Inpainter):
     out = {key: tf.gather(value, chosen) for key, value in rows.items()}
     out.update(label=best, energies=energies)
     return out
+
+  # -- the method's life beyond serving --------------------------------------------------------
+
+  @classmethod
+  def assemble(cls, trained, config, log=print):
+    """From the trained classifier (role "classifier": a LeNet or GoogLeNet of bin.train)."""
+    t = trained["classifier"]
+    data = t.experiment.data
+    config = dataclasses.replace(config, image_shape=data.image_shape,
+                                 num_classes=int(t.num_classes),
+                                 class_names=tuple(t.class_names))
+    arrays = {}
+    if config.init == "class_mean":
+      train_ds, _ = data.load("train")
+      arrays["class_means"] = class_means(train_ds, config.num_classes, data.image_shape)
+      log(f"class means of {config.num_classes} classes for init=class_mean")
+    return cls({"classifier": t.networks["model"]}, config, arrays)
+
+  @classmethod
+  def example(cls, size="tiny", **config):
+    """tiny: a random 16x16x1 classifier of 3 classes (one strided conv, one dense layer) and a
+    few cheap iterations; benchmark: a random LeNet-5 at 28x28x1, 10 classes (the shipped
+    digits model's shape; speed does not depend on the weights)."""
+    import keras  # pylint: disable=g-import-not-at-top
+    from tfinpaint.models import lenet  # pylint: disable=g-import-not-at-top
+    keras.utils.set_random_seed(config.pop("seed_weights", 0))
+    if size == "tiny":
+      inputs = keras.Input((16, 16, 1))
+      x = keras.layers.Conv2D(4, 3, strides=2, activation="tanh")(inputs)
+      net = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+      base_config = dict(image_shape=(16, 16, 1), num_classes=3, class_names=("a", "b", "c"),
+                         step_size=2.0, lambda_tv=0.05, epsilon=0.0, iterations=3,
+                         max_iterations=6, jitter=1, diffusion_iterations=20)
+    elif size == "benchmark":
+      net = lenet.LeNetConfig().build((28, 28, 1), 10)["model"]
+      base_config = dict(image_shape=(28, 28, 1), num_classes=10, epsilon=0.0,
+                         max_iterations=5000)
+    else:
+      raise ValueError(f"example size must be tiny or benchmark, got {size!r}")
+    return cls({"classifier": net}, ClassifierConfig(**dict(base_config, **config)))
+
+  def reference(self, inputs, options=None):
+    """Per-image eager loop over `step` for inputs {image [-1, 1], mask, label >= 0}."""
+    opts = self.resolve(options)
+    image, mask, label = (np.asarray(inputs[k]) for k in ("image", "mask", "label"))
+    out = []
+    for i in range(len(image)):
+      rows, x = self.problem(tf.constant(image[i:i + 1]), tf.constant(mask[i:i + 1]),
+                             tf.constant(label[i:i + 1], tf.int32), opts)
+      for t in range(int(opts["iterations"])):
+        moved, gnorm, _ = self.step(x, tf.constant(t), rows, opts)
+        if float(gnorm[0]) < float(opts["epsilon"]):
+          break
+        x = moved
+      out.append(x.numpy()[0])
+    return np.stack(out)
+
+  def step_networks(self, images):
+    """The classifier, on one row per image (a given label)."""
+    return [("classifier", self.classifier, images)]
+
+
+def class_means(ds, num_classes, shape, limit=20000):
+  """Average training image per label ([K, H, W, C] in [-1, 1]) for init=class_mean."""
+  sums = np.zeros((num_classes,) + tuple(shape), np.float64)
+  counts = np.zeros([num_classes], np.int64)
+  for images_, labels in ds.take(limit).batch(1000):
+    np.add.at(sums, np.asarray(labels), np.asarray(images_, np.float64))
+    np.add.at(counts, np.asarray(labels), 1)
+  if (counts == 0).any():
+    raise InputError(f"init=class_mean: no training image for label(s) "
+                     f"{np.flatnonzero(counts == 0).tolist()}")
+  return (sums / counts[:, None, None, None]).astype(np.float32)

@@ -27,8 +27,10 @@ The `weight_scale` output says which factor each image got.
 
 import dataclasses
 
+import numpy as np
 import tensorflow as tf
 
+from tfinpaint import config
 from tfinpaint import masks
 from tfinpaint.errors import InputError
 from tfinpaint.inpainting import base, blending, losses, optimizers
@@ -36,39 +38,76 @@ from tfinpaint.inpainting import base, blending, losses, optimizers
 _TERM_WEIGHT = {"context": "lambda_c", "prior": "lambda_p", "inpainting": "lambda_inp",
                 "semantic": "lambda_sem", "categorical": "lambda_cat"}
 _SCALED = ("inpainting", "semantic", "categorical")  # the weights the boundary rule scales
+PRESETS = tuple(losses.PRESETS)
 
 
 @dataclasses.dataclass(frozen=True)
-class SemanticConfig:
-  """What fixes a SemanticInpainter: shapes, caps, and the default of every request option."""
-  image_shape: tuple
-  z_dim: int
-  class_names: tuple = ()
-  preset: str = "full"  # the preset of serving_default
-  iterations: int = 300
-  max_iterations: int = 1500
-  seed: int = 0
-  lambda_c: float = 1.0
-  lambda_p: float = 0.003
-  lambda_inp: float = 3.0
-  lambda_sem: float = 1e5
-  lambda_cat: float = 1e6
-  layers: dict = dataclasses.field(default_factory=lambda: dict(losses.PAPER_LAYERS))
-  context_norm: str = "l1"
-  prior_variant: str = "paper"
-  context_window: int = 7
-  learning_rate: float = 0.01
-  momentum: float = 0.9
-  num_starts: int = 4
-  max_starts: int = 16
-  epsilon: float = 0.0
-  patience: int = 0  # stop a start after this many iterations without improvement (0 = never)
-  tolerance: float = 1e-3
-  blend: bool = True
-  blend_iterations: int = 500
-  boundary_scale: float = 10.0
-  boundary_threshold: float = 0.5
-  block_rows: int = 8  # rows (images x starts) per block of the search (see base.in_blocks)
+class SemanticConfig(config.Config):
+  """What fixes a SemanticInpainter: shapes, caps, and the default of every request option.
+
+  image_shape, z_dim and class_names come from the trained networks (`assemble`); the option
+  fields are each option's only default, help text and range (paper 000, Section 3: lambda_p
+  0.003, lambda_inp 3, lambda_sem 1e5, lambda_cat 1e6, w_l = 1 for inception 3b and 4b).
+  """
+  image_shape: tuple[int, ...] = config.field((64, 64, 3), help="image shape (H, W, C)",
+                                              derived=True)
+  z_dim: int = config.field(100, help="the generator's latent size", low=1, derived=True)
+  class_names: tuple[str, ...] = config.field((), help="names of the classifier's classes",
+                                              derived=True)
+  preset: str = config.field("full", help="the preset of serving_default", choices=PRESETS)
+  iterations: int = config.field(300, help="Nesterov steps on z of a request (clipped to "
+                                 "max_iterations)", low=0, high=10**6)
+  max_iterations: int = config.field(1500, help="no request runs more iterations", low=1,
+                                     high=10**6)
+  seed: int = config.field(0, help="seed of the random starts", low=0, high=2**31 - 1)
+  lambda_c: float = config.field(1.0, help="context loss weight", low=0.0, high=1e9)
+  lambda_p: float = config.field(0.003, help="prior loss weight (paper 0.003)", low=0.0,
+                                 high=1e9)
+  lambda_inp: float = config.field(3.0, help="inpainting loss weight (large holes; see the "
+                                   "boundary rule)", low=0.0, high=1e9)
+  lambda_sem: float = config.field(1e5, help="semantic loss weight (large holes)", low=0.0,
+                                   high=1e9)
+  lambda_cat: float = config.field(1e6, help="categorical loss weight (large holes)", low=0.0,
+                                   high=1e9)
+  layers: dict[str, float] = config.field(factory=lambda: dict(losses.PAPER_LAYERS),
+                                          help="weights w_l of the classifier's endpoints in "
+                                          "the semantic loss")
+  context_norm: str = config.field("l1", help="norm of the context loss (the paper writes l2; "
+                                   "Yeh et al.'s code uses l1)", choices=("l1", "l2"))
+  prior_variant: str = config.field("paper", help="log(1 - D) (paper) or -log D "
+                                    "(nonsaturating)", choices=("paper", "nonsaturating"))
+  context_window: int = config.field(7, help="window of Yeh et al.'s context weights (odd)",
+                                     low=1, high=99)
+  learning_rate: float = config.field(0.01, help="Nesterov learning rate on z", low=1e-8,
+                                      high=10.0)
+  momentum: float = config.field(0.9, help="Nesterov momentum on z", low=0.0, high=0.999)
+  num_starts: int = config.field(4, help="random starts of z per image; the best is kept "
+                                 "(clipped to max_starts)", low=1, high=64)
+  max_starts: int = config.field(16, help="no request runs more starts", low=1, high=64)
+  epsilon: float = config.field(0.0, help="a start stops when ||grad z|| is below this (0 = "
+                                "never)", low=0.0, high=1e6)
+  patience: int = config.field(0, help="stop a start after this many iterations without "
+                               "improvement of its objective (0 = never)", low=0, high=10**6)
+  tolerance: float = config.field(1e-3, help="relative improvement that counts for patience",
+                                  low=0.0, high=1.0)
+  blend: bool = config.field(True, help="Poisson-blend G(z) into the known pixels")
+  blend_iterations: int = config.field(500, help="Jacobi sweeps of the Poisson blend", low=1,
+                                       high=10**5)
+  boundary_scale: float = config.field(10.0, help="factor on lambda_inp/sem/cat for masks "
+                                       "with many boundary pixels (paper: 10 for random masks; "
+                                       "1 = off)", low=0.0, high=1e6)
+  boundary_threshold: float = config.field(0.5, help="mean context weight of the known pixels "
+                                           "above which the boundary rule applies", low=0.0,
+                                           high=1.0)
+  block_rows: int = config.field(8, help="rows (images x starts) per block of the search: "
+                                 "results do not depend on the batch", low=1, high=1024)
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.iterations > self.max_iterations or self.num_starts > self.max_starts:
+      raise ValueError("need iterations <= max_iterations and num_starts <= max_starts")
+    if self.context_window % 2 != 1:
+      raise ValueError(f"context_window must be odd, got {self.context_window}")
 
 
 def _rows(x, starts):
@@ -110,30 +149,38 @@ class SemanticInpainter(base.Inpainter):
 
   KIND = "semantic"
   Config = SemanticConfig
+  OPTIONS = (
+      base.Option("iterations", tf.int32, clamp=True, high=lambda c: c.max_iterations),
+      base.Option("seed", tf.int32),
+      *(base.Option(key, tf.float32) for key in _TERM_WEIGHT.values()),
+      base.Option("learning_rate", tf.float32),
+      base.Option("momentum", tf.float32),
+      base.Option("num_starts", tf.int32, clamp=True, high=lambda c: c.max_starts),
+      base.Option("epsilon", tf.float32),
+      base.Option("boundary_scale", tf.float32),
+      base.Option("trace_all", tf.int32, default=0, low=0, high=1,
+                  help="1: trace every loss term, also those the preset does not optimise "
+                  "(Figure 3); 0: those trace as 0 and their networks are not run"),
+      base.Option("patience", tf.int32),
+      base.Option("tolerance", tf.float32),
+  )
   NETWORKS = ("generator", "discriminator")
   OPTIONAL_NETWORKS = ("classifier",)
+  ROLES = ("prior", "classifier")
   METHODS = {p: (p, {}) for p in losses.PRESETS}
 
   def __init__(self, networks, config, arrays=None):
     super().__init__(networks, config, arrays)
     c = config
-    if c.preset not in losses.PRESETS:
-      raise InputError(f"unknown preset {c.preset!r}; expected one of {', '.join(losses.PRESETS)}")
-    if c.context_norm not in ("l1", "l2"):
-      raise InputError(f"context norm must be 'l1' or 'l2', got {c.context_norm!r}")
-    if c.prior_variant not in ("paper", "nonsaturating"):
-      raise InputError(f"prior variant must be 'paper' or 'nonsaturating', got {c.prior_variant!r}")
     self.generator = networks["generator"]
     self.discriminator = networks["discriminator"]
     self.classifier = networks.get("classifier")
     if self.classifier is None and c.preset != "yeh":
       raise InputError(f"preset {c.preset!r} needs a classifier (only 'yeh' works without one)")
-    if not 1 <= c.num_starts <= c.max_starts or not 0 <= c.iterations <= c.max_iterations:
-      raise InputError("need 1 <= num_starts <= max_starts and 0 <= iterations <= max_iterations")
     h, w, _ = self.image_shape
-    if c.context_window < 1 or c.context_window % 2 != 1 or c.context_window // 2 > min(h, w):
-      raise InputError(f"context window must be odd and at most twice the image size plus one, "
-                       f"got {c.context_window}")
+    if c.context_window // 2 > min(h, w):
+      raise InputError(f"context window must be at most twice the image size plus one, got "
+                       f"{c.context_window}")
     self.layer_weights = tuple((k, float(v)) for k, v in c.layers.items() if v)
     self.terms = losses.TERMS if self.classifier is not None else losses.TERMS[:3]
     self._check_models()
@@ -165,31 +212,6 @@ class SemanticInpainter(base.Inpainter):
 
   def presets(self):
     return tuple(p for p in losses.PRESETS if self.classifier is not None or p == "yeh")
-
-  def options(self):
-    c, f32, i32 = self.config, tf.float32, tf.int32
-    weights = tuple(base.Option(key, f32, getattr(c, key), 0.0, 1e9,
-                                help=f"{term} loss weight (large holes; see the boundary rule)")
-                    for term, key in _TERM_WEIGHT.items())
-    return (
-        base.Option("iterations", i32, c.iterations, 0, c.max_iterations, clamp=True,
-                    help=f"Nesterov steps on z, clipped to [0, {c.max_iterations}]"),
-        base.Option("seed", i32, c.seed, help="seed of the random starts"),
-        *weights,
-        base.Option("learning_rate", f32, c.learning_rate, 1e-8, 10.0, help="Nesterov rate"),
-        base.Option("momentum", f32, c.momentum, 0.0, 0.999, help="Nesterov momentum"),
-        base.Option("num_starts", i32, c.num_starts, 1, c.max_starts, clamp=True,
-                    help=f"random starts per image, the best kept; clipped to [1, "
-                         f"{c.max_starts}]"),
-        base.Option("epsilon", f32, c.epsilon, 0.0, 1e6,
-                    help="a start stops when ||grad z|| is below this (0 = never)"),
-        base.Option("boundary_scale", f32, c.boundary_scale, 0.0, 1e6,
-                    help="factor on lambda_inp/sem/cat for masks with many boundary pixels"),
-        base.Option("trace_all", i32, 0, 0, 1,
-                    help="1: trace every loss term, also those the preset does not optimise "
-                         "(Figure 3); 0: those trace as 0 and their networks are not run"),
-        *base.plateau_options(c.patience, c.tolerance),
-    )
 
   def signatures(self):
     h, w, c = self.image_shape
@@ -383,4 +405,95 @@ class SemanticInpainter(base.Inpainter):
                                                                              pick),
                weight_scale=tf.gather(rows["scale"], pick))
     out.update({k: tf.gather(v, pick) for k, v in rows.items() if k.startswith("loss_")})
+    return out
+
+  # -- the method's life beyond serving --------------------------------------------------------
+
+  @classmethod
+  def assemble(cls, trained, config, log=print):
+    """From the trained DCGAN (role "prior") and, for the semantic and full presets, the trained
+    GoogLeNet (role "classifier"), whose endpoints of `config.layers` feed the semantic loss."""
+    from tfinpaint.models import googlenet  # pylint: disable=g-import-not-at-top
+    prior, classifier = trained["prior"], trained.get("classifier")
+    generator = prior.networks["generator"]
+    networks = {"generator": generator, "discriminator": prior.networks["discriminator"]}
+    if classifier is not None:
+      names = tuple(k for k, v in config.layers.items() if v)
+      networks["classifier"] = googlenet.endpoints(classifier.networks["model"], names)
+    names = classifier.class_names if classifier is not None else prior.class_names
+    config = dataclasses.replace(config, image_shape=prior.experiment.data.image_shape,
+                                 z_dim=int(generator.input_shape[-1]),
+                                 class_names=tuple(names))
+    log(f"semantic inpainter: generator z_dim {config.z_dim}, classifier "
+        f"{'endpoints ' + ', '.join(config.layers) if classifier is not None else 'none (yeh)'}")
+    return cls(networks, config)
+
+  @classmethod
+  def example(cls, size="tiny", **config):
+    """tiny: a DCGAN-shaped generator / discriminator at 16x16x1 (z 8, 4 filters) and a small
+    conv classifier with named endpoints; benchmark: a DCGAN of 32 filters and a quarter-width
+    GoogLeNet at 32x32x3 (random weights; speed does not depend on them)."""
+    import keras  # pylint: disable=g-import-not-at-top
+    from tfinpaint.models import dcgan, googlenet  # pylint: disable=g-import-not-at-top
+    keras.utils.set_random_seed(config.pop("seed_weights", 0))
+    if size == "tiny":
+      shape, z_dim = (16, 16, 1), 8
+      prior = dcgan.DCGANConfig(width=4 / 64, z_dim=z_dim).build(shape, 3)
+      image = keras.Input(shape)
+      a = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(image)
+      b = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(a)
+      logits = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(b))
+      classifier = keras.Model(image, {"inception_3b": a, "inception_4b": b, "logits": logits})
+      base_config = dict(preset="full", iterations=3, max_iterations=6, num_starts=2,
+                         blend_iterations=50, lambda_sem=1.0, lambda_cat=1.0,
+                         class_names=("a", "b", "c"))
+    elif size == "benchmark":
+      shape, z_dim = (32, 32, 3), 100
+      prior = dcgan.DCGANConfig(width=0.5, z_dim=z_dim).build(shape, 10)
+      net = googlenet.GoogLeNetConfig(width=0.25, aux_heads=False).build(shape, 10)["model"]
+      classifier = googlenet.endpoints(net, tuple(losses.PAPER_LAYERS))
+      base_config = dict(preset="full", num_starts=2, blend=False, epsilon=0.0,
+                         max_iterations=5000)
+    else:
+      raise ValueError(f"example size must be tiny or benchmark, got {size!r}")
+    networks = dict(prior, classifier=classifier)
+    return cls(networks, SemanticConfig(image_shape=shape, z_dim=z_dim,
+                                        **dict(base_config, **config)))
+
+  def reference(self, inputs, options=None, preset=None):
+    """Per-image eager loop over `step` (no blending): the raw composites in [-1, 1]."""
+    preset = preset or self.config.preset
+    opts = self.resolve(options)
+    image, mask = (np.asarray(inputs[k], np.float32) for k in ("image", "mask"))
+    out = []
+    for i in range(len(image)):
+      s = int(opts["num_starts"])
+      rows = self.problem(tf.repeat(image[i:i + 1], s, 0), tf.repeat(mask[i:i + 1], s, 0), opts)
+      z = self.starts(1, opts)
+      v = tf.zeros_like(z)
+      done = tf.zeros([z.shape[0]], tf.bool)
+      for _ in range(int(opts["iterations"])):
+        z_new, v_new, gnorm, _ = self.step(z, v, rows, opts, preset)
+        done = tf.logical_or(done, gnorm < opts["epsilon"])
+        if bool(tf.reduce_all(done)):
+          break
+        move = tf.logical_not(done)[:, None]
+        z, v = tf.where(move, z_new, z), tf.where(move, v_new, v)
+      terms, g = self.loss_terms(z, rows)
+      objective = tf.add_n([terms[t] for t in losses.PRESETS[preset]])
+      best = int(tf.argmin(objective))
+      filled = masks.composite(rows["image"][best], g[best], rows["mask"][best])
+      out.append(tf.clip_by_value(filled, -1.0, 1.0).numpy())
+    return np.stack(out)
+
+  def step_networks(self, images, preset=None):
+    """The generator on every start of every image; the discriminator on G(z) (yeh) or on G(z)
+    and y'; the classifier on both when the preset has semantic or categorical terms."""
+    terms = set(losses.PRESETS[preset or self.config.preset])
+    rows = images * self.config.num_starts
+    large = bool(terms & {"inpainting", "semantic", "categorical"})
+    out = [("generator", self.generator, rows),
+           ("discriminator", self.discriminator, rows * (2 if large else 1))]
+    if self.classifier is not None and terms & {"semantic", "categorical"}:
+      out.append(("classifier", self.classifier, 2 * rows))
     return out

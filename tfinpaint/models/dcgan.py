@@ -23,10 +23,14 @@ e.g. 64 (4 * 2^4), 32 (4 * 2^3), 28 (7 * 2^2), 48 (6 * 2^3).
 Weights start from N(0, 0.02) as in the paper.
 """
 
+import dataclasses
+
 import keras
 from keras import layers
 
+from tfinpaint import config
 from tfinpaint.errors import InputError
+from tfinpaint.models import NetworkConfig
 
 _INIT_STDDEV = 0.02
 LEAKY_SLOPE = 0.2
@@ -80,7 +84,7 @@ def _init():
   return keras.initializers.RandomNormal(stddev=_INIT_STDDEV)
 
 
-def build_generator(image_size=64, channels=3, z_dim=100, width=64):
+def build_generator(image_size, channels, *, z_dim, width):
   """DCGAN generator: z [N, z_dim] -> image [N, image_size, image_size, channels] in [-1, 1]."""
   _check(channels, width, z_dim)
   base, n = start_size(image_size)
@@ -103,7 +107,7 @@ def build_generator(image_size=64, channels=3, z_dim=100, width=64):
   return keras.Model(z, image, name="generator")
 
 
-def build_discriminator(image_size=64, channels=3, width=64):
+def build_discriminator(image_size, channels, *, width):
   """DCGAN discriminator: image [N, H, W, C] in [-1, 1] -> logit [N, 1] (pre-sigmoid)."""
   _check(channels, width)
   _, n = start_size(image_size)
@@ -118,3 +122,24 @@ def build_discriminator(image_size=64, channels=3, width=64):
   x = layers.Flatten(name="flatten")(x)
   logit = layers.Dense(1, kernel_initializer=_init(), name="logit")(x)
   return keras.Model(image, logit, name="discriminator")
+
+
+@config.kind("network", "dcgan")
+@dataclasses.dataclass(frozen=True)
+class DCGANConfig(NetworkConfig):
+  """Radford et al.'s DCGAN: the prior of semantic inpainting (paper 000)."""
+
+  BUILDS = ("generator", "discriminator")
+  width: float = config.field(1.0, help="filter multiplier (x64 filters in the first layer)",
+                              low=0.0, low_open=True, high=16.0)
+  z_dim: int = config.field(100, help="latent size", low=1, high=4096)
+
+  @property
+  def filters(self):
+    return max(1, int(round(64 * self.width)))
+
+  def build(self, image_shape, num_classes):
+    del num_classes  # unconditional
+    size, channels = image_shape[0], image_shape[2]
+    return {"generator": build_generator(size, channels, z_dim=self.z_dim, width=self.filters),
+            "discriminator": build_discriminator(size, channels, width=self.filters)}

@@ -21,6 +21,7 @@ variants exist. Output: dict {"logits", "aux1", "aux2"} (aux only with
 aux_heads), all pre-softmax.
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -28,7 +29,9 @@ import keras
 from keras import layers
 import tensorflow as tf
 
+from tfinpaint import config
 from tfinpaint.errors import InputError
+from tfinpaint.models import NetworkConfig
 
 # name: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), Table 1 of Szegedy et al.
 INCEPTION = {
@@ -93,7 +96,7 @@ def _aux_head(x, name, num_classes, width, dropout):
   return layers.Dense(num_classes, name=f"{name}_classifier")(x)
 
 
-def build(image_shape=(64, 64, 3), num_classes=196, width=1.0, dropout=0.3, aux_heads=True):
+def build(image_shape, num_classes, *, width, dropout, aux_heads):
   """Builds the modified GoogLeNet; see the module docstring.
 
   Args:
@@ -254,3 +257,29 @@ def load_caffe_npy(model, path, freeze=("inception_4a", "inception_4b", "incepti
       frozen.append(layer.name)
   return dict(loaded=loaded, skipped=skipped, frozen=frozen)
 
+
+
+@config.kind("network", "googlenet")
+@dataclasses.dataclass(frozen=True)
+class GoogLeNetConfig(NetworkConfig):
+  """The modified GoogLeNet of paper 000 (first two max-pools removed, two auxiliary heads)."""
+  width: float = config.field(1.0, help="multiplier of every channel count (1 = the paper's "
+                              "network)", low=0.0, low_open=True, high=16.0)
+  dropout: float = config.field(0.3, help="drop rate of the fully connected layers (paper: "
+                                "keep 0.7)", low=0.0, high=0.99)
+  aux_heads: bool = config.field(True, help="the two auxiliary classifiers (after 4a and 4d)")
+  caffe_npy: str | None = config.field(
+      None, help="Caffe-converted ImageNet weights (googlenet.npy) to start training from")
+  freeze: tuple[str, ...] = config.field(
+      ("inception_4a", "inception_4b", "inception_4c"),
+      help="modules kept frozen when caffe_npy is loaded")
+
+  def build(self, image_shape, num_classes):
+    return {"model": build(image_shape, num_classes, width=self.width, dropout=self.dropout,
+                           aux_heads=self.aux_heads)}
+
+  def initialise(self, networks, log=print):
+    if self.caffe_npy:
+      loaded = load_caffe_npy(networks["model"], os.path.expanduser(self.caffe_npy),
+                              freeze=self.freeze)
+      log(f"initialised {len(loaded['loaded'])} layers from {self.caffe_npy}")

@@ -8,9 +8,13 @@ the method's behaviour, not something to "fix" here. ReLU replaces the original 
 any number of channels (grey digits 28x28x1, faces 48x42x1 or 64x64x1, colour images).
 """
 
+import dataclasses
+
 import keras
 
+from tfinpaint import config
 from tfinpaint.errors import InputError
+from tfinpaint.models import NetworkConfig
 
 _MIN_SIZE = 12  # conv1 'same' -> pool /2 -> conv2 5x5 'valid' (-4) -> pool /2 must leave >= 1.
 
@@ -19,7 +23,7 @@ def _channels(base, width):
   return max(1, int(round(base * width)))
 
 
-def build(image_shape=(28, 28, 1), num_classes=10, width=1.0):
+def build(image_shape, num_classes, *, width):
   """Builds LeNet-5 as a functional Keras model named "lenet".
 
   conv 5x5 (6w, 'same') -> relu -> maxpool 2 -> conv 5x5 (16w, 'valid') -> relu -> maxpool 2
@@ -55,3 +59,14 @@ def build(image_shape=(28, 28, 1), num_classes=10, width=1.0):
   x = layers.Dense(_channels(84, width), activation="relu", name="fc2")(x)
   logits = layers.Dense(int(num_classes), name="logits")(x)
   return keras.Model(inputs, logits, name="lenet")
+
+
+@config.kind("network", "lenet")
+@dataclasses.dataclass(frozen=True)
+class LeNetConfig(NetworkConfig):
+  """LeNet-5, the guide of classifier-guided inpainting (paper 003)."""
+  width: float = config.field(1.0, help="multiplier of every layer's channels and units "
+                              "(1 = the classic LeNet-5)", low=0.0, low_open=True, high=16.0)
+
+  def build(self, image_shape, num_classes):
+    return {"model": build(image_shape, num_classes, width=self.width)}

@@ -17,18 +17,82 @@ a custom per-replica function run by the shared loop core (training/loop.py), so
 trains LeNet (logits tensor) and GoogLeNet (dict with auxiliary heads) on one device or many.
 """
 
+import dataclasses
 import os
 
 import keras
 import tensorflow as tf
 
+from tfinpaint import config
 from tfinpaint import images as images_lib
 from tfinpaint.errors import InputError
-from tfinpaint.training import loop
+from tfinpaint.training import checkpoints, inputs, loop
+from tfinpaint.training import strategy as strategy_lib
 
 # "Zeroing" in the paper means grey level 0 = black. Inside tfinpaint pixels are in [-1, 1], where
 # black is -1 (0 would be mid-grey and would paint a grey frame around every patch).
 BLACK = -1.0
+
+
+@config.kind("trainer", "classifier")
+@dataclasses.dataclass(frozen=True)
+class ClassifierTraining(loop.LoopConfig):
+  """How a classifier (LeNet, GoogLeNet, the judge) is trained: Adam on (patches of) images."""
+  learning_rate: float = config.field(1e-3, help="Adam learning rate (the first value of the "
+                                      "schedule)", low=0.0, low_open=True, high=10.0)
+  lr_boundaries: tuple[int, ...] = config.field(
+      (), help="steps at which the learning rate changes (piecewise constant)")
+  lr_values: tuple[float, ...] = config.field(
+      (), help="learning rates of the schedule, one more than boundaries (default: divided by "
+      "10 at each boundary)")
+  patch_training: bool = config.field(
+      True, help="train on patches (paper 003, 4.1): each image patch_repeats times, all but a "
+      "random rectangle blacked out; false: whole images (the Figure 7 ablation)")
+  patch_repeats: int = config.field(5, help="copies of each image, each a random patch",
+                                    low=1, high=1000)
+  patch_min: int = config.field(7, help="smallest patch side in pixels (at 28x28; scaled with "
+                                "the image)", low=1, high=10**4)
+  patch_max: int = config.field(20, help="largest patch side in pixels (at 28x28; scaled)",
+                                low=1, high=10**4)
+  face_patches: bool = config.field(
+      False, help="face variant (paper 003, 4.2): dark, information-free patches are replaced "
+      "by the whole image")
+  face_energy_threshold: float = config.field(
+      0.01, help="face_patches: a patch whose mean squared [0, 1] value is below this is "
+      "replaced by the whole image", low=0.0, high=1.0)
+  aux_weight: float = config.field(0.3, help="weight of the auxiliary heads' losses (GoogLeNet)",
+                                   low=0.0, high=100.0)
+  adversarial_epsilon: float = config.field(
+      0.0, help="train on L2 PGD adversarial examples of this radius (in [-1, 1] pixel units; "
+      "0 = off): robust gradients draw strokes (Santurkar et al. 2019)", low=0.0, high=100.0)
+  adversarial_steps: int = config.field(7, help="PGD steps per adversarial example", low=1,
+                                        high=100)
+  shuffle_buffer: int = config.field(4096, help="shuffle buffer of a split too large to hold in "
+                                     "memory", low=1, high=10**8)
+
+  NETWORKS = ("model",)
+
+  def __post_init__(self):
+    super().__post_init__()
+    if self.lr_values and len(self.lr_values) != len(self.lr_boundaries) + 1:
+      raise ValueError(f"lr_values needs {len(self.lr_boundaries) + 1} values for "
+                       f"{len(self.lr_boundaries)} lr_boundaries")
+    if list(self.lr_boundaries) != sorted(set(self.lr_boundaries)):
+      raise ValueError("lr_boundaries must be increasing")
+    if self.patch_training and self.patch_min > self.patch_max:
+      raise ValueError(f"patch_min ({self.patch_min}) must not exceed patch_max "
+                       f"({self.patch_max})")
+
+  def run(self, networks, data, strategy, hooks=(), log=loop.echo):
+    """Trains networks["model"] on the experiment's data (bin.train, through the runner)."""
+    train_ds, _ = data.load(data.train_split, flip=True, seed=self.seed)
+    test_ds, _ = data.load("test")
+    return train(networks["model"], train_ds, test_ds, self, strategy=strategy, hooks=hooks,
+                 log=log)
+
+  def score(self, networks, data):
+    test_ds, _ = data.load("test")
+    return {"test_accuracy": evaluate(networks["model"], test_ds, 256)}
 
 
 def _split_outputs(outputs):
@@ -49,9 +113,9 @@ def _patch_sides(size, patch_min, patch_max):
 
 def _check_patch_args(repeats, patch_min, patch_max):
   if repeats < 1:
-    raise InputError(f"patch_repeats must be >= 1, got {repeats}")
+    raise ValueError(f"patch_repeats must be >= 1, got {repeats}")
   if not 1 <= patch_min <= patch_max:
-    raise InputError(f"need 1 <= patch_min <= patch_max, got {patch_min}, {patch_max}")
+    raise ValueError(f"need 1 <= patch_min <= patch_max, got {patch_min}, {patch_max}")
 
 
 def _patch_cutter(image_shape, *, patch_min, patch_max, face_patches, face_energy_threshold,
@@ -93,8 +157,7 @@ def _patch_cutter(image_shape, *, patch_min, patch_max, face_patches, face_energ
   return cut
 
 
-def patches(ds, *, repeats=5, patch_min=7, patch_max=20, face_patches=False,
-            face_energy_threshold=0.01, seed=0):
+def patches(ds, *, repeats, patch_min, patch_max, face_patches, face_energy_threshold, seed):
   """Patch-training examples (Section 4.1): every example `repeats` times, each a random patch.
 
   Each copy keeps one random rectangle whose height and width are drawn uniformly from
@@ -127,18 +190,18 @@ def patches(ds, *, repeats=5, patch_min=7, patch_max=20, face_patches=False,
 
 
 def _input(train_ds, *, batch_size, patch_training, patch_repeats, patch_kwargs, seed,
-           shuffle_buffer):
+           shuffle_buffer, log=loop.echo):
   """The training input as a function start_step -> batched dataset (see loop.run).
 
-  A split that fits in memory (loop.materialize) gives batch `s` as a pure function of
+  A split that fits in memory (inputs.materialize) gives batch `s` as a pure function of
   (seed, s): the elements of an endless run of epochs, each epoch every (example, copy) pair in
   an order fixed by (seed, epoch), copy r of example i in epoch e cut with the same counter
   (e*N + i)*K + r that `patches` gives it on the repeated split, so a resumed run starts at its
   step at no cost. Otherwise (too big, or re-randomised on every pass, e.g. flips) the split
   streams through `patches` and a shuffle buffer as before and a resumed run replays it.
   """
-  arrays, num_examples, note = loop.materialize(train_ds)
-  print(note, flush=True)
+  arrays, num_examples, note = inputs.materialize(train_ds)
+  log(note)
   if num_examples == 0:
     raise InputError("the training split is empty")
   copies = patch_repeats if patch_training else 1
@@ -167,7 +230,7 @@ def _input(train_ds, *, batch_size, patch_training, patch_repeats, patch_kwargs,
     return cut((epoch * num_examples + example) * copies + index % copies, image, label)
 
   def batches(start):
-    return (loop.shuffled_positions(start * batch_size, num_examples * copies, seed)
+    return (inputs.shuffled_positions(start * batch_size, num_examples * copies, seed)
             .map(element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .batch(batch_size, drop_remainder=True)
             .prefetch(tf.data.AUTOTUNE))
@@ -198,13 +261,10 @@ def _learning_rate(learning_rate, lr_boundaries, lr_values):
   if not lr_boundaries:
     return float(learning_rate)
   boundaries = [int(b) for b in lr_boundaries]
-  if lr_values is None:
+  if not lr_values:
     values = [float(learning_rate) * 0.1 ** i for i in range(len(boundaries) + 1)]
   else:
     values = [float(v) for v in lr_values]
-  if len(values) != len(boundaries) + 1:
-    raise InputError(f"lr_values needs {len(boundaries) + 1} values for {len(boundaries)} "
-                     f"boundaries, got {len(values)}")
   return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
@@ -229,70 +289,52 @@ def evaluate(model, ds, batch_size):
   return hits / total
 
 
-def train(model, train_ds, test_ds, *, workdir, strategy, num_steps, batch_size, learning_rate,
-          lr_boundaries=(), lr_values=None, patch_training=True, patch_repeats=5, patch_min=7,
-          patch_max=20, face_patches=False, face_energy_threshold=0.01, aux_weight=0.3,
-          adversarial_epsilon=0.0, adversarial_steps=7,
-          log_every=100, checkpoint_every=1000, seed=0, shuffle_buffer=4096,
-          restart_from_scratch=False):
+def train(model, train_ds, test_ds, settings, *, strategy, hooks=(), log=loop.echo):
   """Trains `model` with Adam on (patches of) `train_ds`, then scores it on untouched `test_ds`.
 
   The model MUST have been built inside `strategy.scope()` by the caller; this function creates
   the Adam optimizer there too and builds it on model.trainable_variables (Keras 3 optimizers
   fail under a multi-replica MirroredStrategy otherwise). The checkpoint holds
-  {"model": model, "optimizer": optimizer} in workdir/checkpoints (see loop.restore); a call with
-  the same workdir resumes, and ends bitwise equal to an uninterrupted run (on CPU) when the
-  training split fits in memory and is the same on every pass (see `_input`).
+  {"model": model, "optimizer": optimizer} in workdir/checkpoints (see checkpoints.restore); a
+  call with the same workdir resumes, and ends bitwise equal to an uninterrupted run (on CPU)
+  when the training split fits in memory and is the same on every pass (see `_input`).
 
   Loss: sparse softmax cross-entropy on the "logits" output (the whole output for models that
   return a tensor) plus `aux_weight` times the cross-entropy of every "aux*" output (GoogLeNet),
   summed per example and divided by the global batch size, plus any model regularisation losses.
-  BatchNorm and Dropout run in training mode in the step.
+  BatchNorm and Dropout run in training mode in the step. With adversarial_epsilon > 0, every
+  training batch is replaced by its L2 PGD adversarial examples (Madry et al. 2018, `pgd`): a
+  robust classifier, whose input gradients look like image features (Santurkar et al. 2019),
+  which is what classifier-guided inpainting descends.
 
   Args:
     model: Keras model image [N, H, W, C] in [-1, 1] -> logits or dict {"logits", "aux1", ...}.
     train_ds, test_ds: unbatched (image, label) datasets (tfinpaint.data.load).
-    workdir: checkpoints/ and summaries/ go here.
-    strategy: tf.distribute.Strategy (training.loop.make_strategy).
-    num_steps: total optimizer steps; batch_size: GLOBAL batch size.
-    learning_rate: Adam rate; with lr_boundaries (steps) a piecewise-constant schedule takes
-      lr_values (default: learning_rate divided by 10 at each boundary).
-    patch_training, patch_repeats, patch_min, patch_max, face_patches, face_energy_threshold:
-      see `patches`. patch_training=False trains on whole images.
-    aux_weight: weight of auxiliary-head losses.
-    adversarial_epsilon, adversarial_steps: when epsilon > 0, every training batch is replaced
-      by its L2 PGD adversarial examples (Madry et al. 2018) of radius epsilon, found in
-      `adversarial_steps` steps of size 2.5 * epsilon / steps and clipped to [-1, 1]: a robust
-      classifier, whose input gradients look like image features (Santurkar et al. 2019), which
-      is what classifier-guided inpainting descends.
-    log_every, checkpoint_every: see loop.run.
-    seed: seeds the patches and the shuffle order.
-    shuffle_buffer: examples in the shuffle buffer (after patch repetition); only used when the
-      split streams (see `_input`): in memory every epoch is a full permutation.
-    restart_from_scratch: discard checkpoints of which none restores (see loop.run).
+    settings: a ClassifierTraining (workdir, steps, batch, schedule, patches, PGD, ...).
+    strategy: tf.distribute.Strategy (training.strategy.make_strategy).
+    hooks: (every_n_steps, fn(step, metrics)) pairs, see loop.run.
+    log: print-like function for progress lines.
 
   Returns:
     dict of the last step's train metrics ("loss", "accuracy", "learning_rate", ...) plus
     "test_accuracy" on the untouched test split (also written to TensorBoard) and "step".
   """
+  s = settings
+  batch_size, aux_weight = s.batch_size, s.aux_weight
+  adversarial_epsilon, adversarial_steps = s.adversarial_epsilon, s.adversarial_steps
   # Everything the user can get wrong is refused before anything is written.
   if batch_size < strategy.num_replicas_in_sync or batch_size % strategy.num_replicas_in_sync:
     raise InputError(f"batch_size {batch_size} must be a multiple of the "
                      f"{strategy.num_replicas_in_sync} replicas")
-  if patch_training:
-    _check_patch_args(patch_repeats, patch_min, patch_max)
-  if adversarial_epsilon < 0 or adversarial_steps < 1:
-    raise InputError(f"need adversarial_epsilon >= 0 and adversarial_steps >= 1, got "
-                     f"{adversarial_epsilon}, {adversarial_steps}")
-  loop.check_workdir(workdir)
-  schedule = _learning_rate(learning_rate, lr_boundaries, lr_values)
-  patch_kwargs = dict(patch_min=patch_min, patch_max=patch_max, face_patches=face_patches,
-                      face_energy_threshold=face_energy_threshold)
-  dataset = _input(train_ds, batch_size=batch_size, patch_training=patch_training,
-                   patch_repeats=patch_repeats, patch_kwargs=patch_kwargs, seed=seed,
-                   shuffle_buffer=shuffle_buffer)
+  checkpoints.check_workdir(s.workdir)
+  schedule = _learning_rate(s.learning_rate, s.lr_boundaries, s.lr_values)
+  patch_kwargs = dict(patch_min=s.patch_min, patch_max=s.patch_max,
+                      face_patches=s.face_patches, face_energy_threshold=s.face_energy_threshold)
+  dataset = _input(train_ds, batch_size=batch_size, patch_training=s.patch_training,
+                   patch_repeats=s.patch_repeats, patch_kwargs=patch_kwargs, seed=s.seed,
+                   shuffle_buffer=s.shuffle_buffer, log=log)
   with strategy.scope():
-    optimizer = loop.maybe_loss_scale(keras.optimizers.Adam(schedule))
+    optimizer = strategy_lib.maybe_loss_scale(keras.optimizers.Adam(schedule))
     optimizer.build(model.trainable_variables)
 
   def cross_entropy(labels, logits):
@@ -325,15 +367,15 @@ def train(model, train_ds, test_ds, *, workdir, strategy, num_steps, batch_size,
       metrics["total_loss"] = tf.reduce_mean(per_example)
     return metrics
 
-  metrics = loop.run(workdir=workdir, strategy=strategy,
+  metrics = loop.run(workdir=s.workdir, strategy=strategy,
                      checkpoint={"model": model, "optimizer": optimizer},
-                     train_step=train_step, dataset=dataset, num_steps=num_steps,
-                     log_every=log_every, checkpoint_every=checkpoint_every,
-                     restart_from_scratch=restart_from_scratch)
+                     train_step=train_step, dataset=dataset, num_steps=s.num_steps,
+                     log_every=s.log_every, checkpoint_every=s.checkpoint_every, hooks=hooks,
+                     restart_from_scratch=s.restart_from_scratch, log=log)
   test_accuracy = evaluate(model, test_ds, batch_size)
-  print(f"test accuracy {test_accuracy:.4f} (untouched test split)", flush=True)
-  if loop.is_chief(strategy):
-    writer = tf.summary.create_file_writer(os.path.join(workdir, "summaries"))
+  log(f"test accuracy {test_accuracy:.4f} (untouched test split)")
+  if strategy_lib.is_chief(strategy):
+    writer = tf.summary.create_file_writer(os.path.join(s.workdir, "summaries"))
     loop.write_scalars(writer, metrics["step"], {"test_accuracy": test_accuracy})
     writer.close()
   return {**metrics, "test_accuracy": test_accuracy}

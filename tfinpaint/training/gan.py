@@ -1,10 +1,10 @@
 """DCGAN training (paper 000, Section 2.2) on the shared loop core.
 
-Only the GAN-specific part lives here: the per-replica step with the standard
-non-saturating losses (sigmoid cross-entropy on the discriminator's logits:
-D learns real -> 1, fake -> 0; G learns D(G(z)) -> 1), two Adam optimizers
-(lr 2e-4, beta1 0.5 as in Radford et al. and the paper) and the sample-grid
-hook. Strategy, checkpoints and resume, scalars, progress and ETA come from
+Only the GAN-specific part lives here: its settings (`GANTraining`, the defaults of
+Radford et al. and the paper: Adam 2e-4, beta1 0.5, batch 64, 13,000 steps), the per-replica
+step with the standard non-saturating losses (sigmoid cross-entropy on the discriminator's
+logits: D learns real -> 1, fake -> 0; G learns D(G(z)) -> 1), two Adam optimizers and the
+sample-grid hook. Strategy, checkpoints and resume, scalars, progress and ETA come from
 `loop.run`.
 
 z is drawn uniformly from [-1, 1], the box the semantic inpainter clips z to,
@@ -16,6 +16,7 @@ split that fits in memory come in an order that is a pure function of (seed, ste
 checkpointed z generator a resumed run ends bitwise equal to the uninterrupted one (`_input`).
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -23,11 +24,36 @@ import keras
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
+from tfinpaint import config
 from tfinpaint import images
 from tfinpaint.errors import InputError
-from tfinpaint.training import loop
+from tfinpaint.training import checkpoints, inputs, loop
+from tfinpaint.training import strategy as strategy_lib
 
 _SHUFFLE_BUFFER = 10000
+
+
+@config.kind("trainer", "gan")
+@dataclasses.dataclass(frozen=True)
+class GANTraining(loop.LoopConfig):
+  """How the DCGAN is trained (paper 000, Section 2.2; Radford et al.)."""
+  num_steps: int = config.field(13000, help="steps in all (one D and one G update each; "
+                                "13,000 in the paper)", low=0, high=10**9)
+  learning_rate: float = config.field(2e-4, help="Adam learning rate of both networks",
+                                      low=0.0, low_open=True, high=10.0)
+  beta1: float = config.field(0.5, help="Adam beta1 of both networks", low=0.0, high=0.999999)
+  sample_every: int = config.field(500, help="steps between sample grids (0 = none)", low=0,
+                                   high=10**9)
+  num_samples: int = config.field(64, help="images per sample grid (a multiple of 8 is tiled 8 "
+                                  "wide)", low=1, high=1024)
+
+  NETWORKS = ("generator", "discriminator")
+
+  def run(self, networks, data, strategy, hooks=(), log=loop.echo):
+    """Trains the DCGAN of `networks` on the experiment's data (bin.train, through the runner)."""
+    train_ds, _ = data.load(data.train_split, flip=True, seed=self.seed)
+    return train(networks["generator"], networks["discriminator"], train_ds, self,
+                 strategy=strategy, hooks=hooks, log=log)
 
 
 def _batched(train_ds, batch_size, seed):
@@ -39,7 +65,7 @@ def _batched(train_ds, batch_size, seed):
           .repeat().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
 
 
-def _input(train_ds, batch_size, seed):
+def _input(train_ds, batch_size, seed, log):
   """The real images as a function start_step -> batched dataset (see loop.run).
 
   A split that fits in memory and is the same on every pass (loop.materialize) gives batch `s`
@@ -48,8 +74,8 @@ def _input(train_ds, batch_size, seed):
   checkpointed generator, ends bitwise equal to the uninterrupted run. Otherwise the split
   streams through a shuffle buffer as before and a resumed run replays it.
   """
-  arrays, num_examples, note = loop.materialize(train_ds)
-  print(note, flush=True)
+  arrays, num_examples, note = inputs.materialize(train_ds)
+  log(note)
   if num_examples == 0:
     raise InputError("the training split is empty")
   if num_examples is not None and batch_size > num_examples:
@@ -60,7 +86,7 @@ def _input(train_ds, batch_size, seed):
   pixels = tf.constant(arrays[0] if isinstance(arrays, tuple) else arrays)
 
   def batches(start):
-    return (loop.shuffled_positions(start * batch_size, num_examples, seed)
+    return (inputs.shuffled_positions(start * batch_size, num_examples, seed)
             .map(lambda counter, epoch, index: tf.gather(pixels, index),
                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
             .batch(batch_size, drop_remainder=True)
@@ -69,7 +95,7 @@ def _input(train_ds, batch_size, seed):
   return batches
 
 
-def _check(generator, discriminator, train_ds, z_dim, batch_size, strategy):
+def _check(generator, discriminator, train_ds, batch_size, strategy):
   spec = train_ds.element_spec
   image_spec = spec[0] if isinstance(spec, tuple) else spec
   image_shape = tuple(discriminator.input_shape[1:])
@@ -79,9 +105,6 @@ def _check(generator, discriminator, train_ds, z_dim, batch_size, strategy):
   if tuple(generator.output_shape[1:]) != image_shape:
     raise InputError(f"generator makes {tuple(generator.output_shape[1:])} images, the "
                      f"discriminator takes {image_shape}")
-  if generator.input_shape[-1] != z_dim:
-    raise InputError(f"z_dim={z_dim} but the generator takes z of size "
-                     f"{generator.input_shape[-1]}")
   if batch_size < 1 or batch_size % strategy.num_replicas_in_sync:
     raise InputError(f"batch_size {batch_size} must be a positive multiple of the "
                      f"{strategy.num_replicas_in_sync} replicas")
@@ -113,46 +136,39 @@ def write_image_summary(logdir, tag, image01, step):
   writer.close()
 
 
-def train(generator, discriminator, train_ds, *, workdir, strategy, num_steps=13000,
-          batch_size=64, learning_rate=2e-4, beta1=0.5, z_dim=100, sample_every=500,
-          log_every=100, checkpoint_every=1000, seed=0, num_samples=64,
-          restart_from_scratch=False):
+def train(generator, discriminator, train_ds, settings, *, strategy, hooks=(), log=loop.echo):
   """Trains a DCGAN; resumes from workdir/checkpoints when present.
 
   A resumed run ends bitwise equal to the uninterrupted one (on CPU) when the training split
   fits in memory and is the same on every pass (see `_input`).
 
   Args:
-    generator, discriminator: models from tfinpaint.models.dcgan, built by the
-      caller inside `strategy.scope()`.
-    train_ds: UNBATCHED tf.data.Dataset of (image [-1, 1], label) as returned
-      by data.load (labels are ignored) or of images; shuffled, repeated and
-      batched here.
-    workdir: checkpoints/, summaries/ (scalars; summaries/samples/ the sample
-      images) and samples/step_XXXXXX.png grids.
-    strategy: the tf.distribute.Strategy (loop.make_strategy).
-    num_steps: total steps (one D and one G update each); 13000 in the paper.
-    batch_size: global batch (64 in the paper).
-    learning_rate, beta1: Adam for both networks (2e-4, 0.5).
-    z_dim: latent size (the generator's input).
-    sample_every: steps between sample grids (0 = none).
-    log_every, checkpoint_every: see loop.run.
-    seed: shuffling, z sampling and the fixed sample z.
-    num_samples: images per grid (a multiple of 8 is tiled 8 columns wide).
-    restart_from_scratch: discard checkpoints of which none restores (see loop.run).
+    generator, discriminator: models from tfinpaint.models.dcgan, built by the caller inside
+      `strategy.scope()`; z is the generator's input, drawn from U[-1, 1].
+    train_ds: UNBATCHED tf.data.Dataset of (image [-1, 1], label) as returned by data.load
+      (labels are ignored) or of images; shuffled, repeated and batched here.
+    settings: a GANTraining. Its workdir gets checkpoints/, summaries/ (scalars; summaries/
+      samples/ the sample images) and samples/step_XXXXXX.png grids; its seed seeds shuffling,
+      z sampling and the fixed sample z.
+    strategy: the tf.distribute.Strategy (training.strategy.make_strategy).
+    hooks: more (every_n_steps, fn(step, metrics)) pairs for loop.run.
+    log: print-like function for progress lines.
   Returns:
-    loop.run's dict: the last step's float metrics (d_loss, g_loss, d_real,
-    d_fake: mean D probabilities on real and fake) and "step", plus
-    "sample_path" (str) of the last grid written in this call, if any.
+    loop.run's dict: the last step's float metrics (d_loss, g_loss, d_real, d_fake: mean D
+    probabilities on real and fake) and "step", plus "sample_path" (str) of the last grid
+    written in this call, if any.
   """
-  _check(generator, discriminator, train_ds, z_dim, batch_size, strategy)
-  loop.check_workdir(workdir)
-  dataset = _input(train_ds, batch_size, seed)
+  s = settings
+  batch_size, seed, num_samples, workdir = s.batch_size, s.seed, s.num_samples, s.workdir
+  z_dim = int(generator.input_shape[-1])
+  _check(generator, discriminator, train_ds, batch_size, strategy)
+  checkpoints.check_workdir(workdir)
+  dataset = _input(train_ds, batch_size, seed, log)
   with strategy.scope():
-    g_opt = loop.maybe_loss_scale(keras.optimizers.Adam(learning_rate, beta_1=beta1,
-                                                        name="g_adam"))
-    d_opt = loop.maybe_loss_scale(keras.optimizers.Adam(learning_rate, beta_1=beta1,
-                                                        name="d_adam"))
+    g_opt = strategy_lib.maybe_loss_scale(keras.optimizers.Adam(s.learning_rate, beta_1=s.beta1,
+                                                                name="g_adam"))
+    d_opt = strategy_lib.maybe_loss_scale(keras.optimizers.Adam(s.learning_rate, beta_1=s.beta1,
+                                                                name="d_adam"))
     g_opt.build(generator.trainable_variables)
     d_opt.build(discriminator.trainable_variables)
     rng = tf.random.Generator.from_seed(seed)
@@ -181,7 +197,8 @@ def train(generator, discriminator, train_ds, *, workdir, strategy, num_steps=13
     g_opt.apply_gradients(zip(grads, generator.trainable_variables))
     return dict(d_loss=d_loss, g_loss=g_loss,
                 d_real=tf.reduce_mean(tf.sigmoid(tf.cast(real_logit, tf.float32))),
-                d_fake=tf.reduce_mean(tf.sigmoid(tf.cast(fake_logit, tf.float32))))
+                d_fake=tf.reduce_mean(tf.sigmoid(tf.cast(fake_logit, tf.float32))),
+                learning_rate=tf.cast(g_opt.learning_rate, tf.float32))
 
   fixed_z = np.random.RandomState(seed).uniform(-1.0, 1.0, (num_samples, z_dim))
   fixed_z = fixed_z.astype(np.float32)
@@ -190,7 +207,7 @@ def train(generator, discriminator, train_ds, *, workdir, strategy, num_steps=13
 
   def write_samples(step, metrics):
     del metrics
-    if not loop.is_chief(strategy):  # Only the chief writes into the (shared) workdir.
+    if not strategy_lib.is_chief(strategy):  # Only the chief writes into the shared workdir.
       return
     grid = sample_grid(generator, fixed_z, columns=8 if num_samples % 8 == 0 else 1)
     path = os.path.join(sample_dir, f"step_{step:06d}.png")
@@ -198,13 +215,15 @@ def train(generator, discriminator, train_ds, *, workdir, strategy, num_steps=13
     write_image_summary(os.path.join(workdir, "summaries", "samples"), "samples", grid, step)
     written["sample_path"] = path
 
-  hooks = [(sample_every, write_samples)] if sample_every else []
+  sample_every, num_steps = s.sample_every, s.num_steps
+  hooks = list(hooks) + ([(sample_every, write_samples)] if sample_every else [])
   metrics = loop.run(
       workdir=workdir, strategy=strategy,
       checkpoint=dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt,
                       d_optimizer=d_opt, rng=rng),
-      train_step=train_step, dataset=dataset, num_steps=num_steps, log_every=log_every,
-      checkpoint_every=checkpoint_every, hooks=hooks, restart_from_scratch=restart_from_scratch)
+      train_step=train_step, dataset=dataset, num_steps=num_steps, log_every=s.log_every,
+      checkpoint_every=s.checkpoint_every, hooks=hooks,
+      restart_from_scratch=s.restart_from_scratch, log=log)
   if sample_every and len(metrics) > 1 and num_steps % sample_every:
     write_samples(num_steps, metrics)  # the final generator, when the hook missed it.
   return dict(metrics, **written)
