@@ -432,7 +432,7 @@ def test_tfds_failed_prepare_explains_manual_dir(tfds_mod, tmp_path, monkeypatch
   with pytest.raises(InputError) as e:
     data.load("tfds:cars196", data_dir=str(tmp_path))
   message = str(e.value)
-  assert "\n" not in message and "--manual_dir" in message
+  assert "\n" not in message and "--config.data.manual_dir" in message
   for name in tfds_source.CARS196_FILES:
     assert name in message
   with pytest.raises(InputError, match="tfds:mnist could not be downloaded"):
@@ -444,9 +444,9 @@ def test_tfds_offline_fails_in_seconds_with_the_fix(tmp_path, monkeypatch):
   probe = tfds_source.reachable
   monkeypatch.setattr(tfds_source, "reachable", lambda host: False)
   start = time.perf_counter()
-  with pytest.raises(InputError, match="not prepared .* --data_dir, or pass idx:DIR"):
+  with pytest.raises(InputError, match=r"not prepared .* --config\.data\.data_dir, or pass idx:DIR"):
     data.load("tfds:mnist", data_dir=str(tmp_path))
-  with pytest.raises(InputError, match="cars196 is not prepared .*--manual_dir"):
+  with pytest.raises(InputError, match=r"cars196 is not prepared .*--config\.data\.manual_dir"):
     data.load("tfds:cars196", data_dir=str(tmp_path))  # no download attempt without it
   assert time.perf_counter() - start < 10
   assert probe("192.0.2.1", 9) is False  # TEST-NET: unreachable, within the probe's timeout
@@ -492,7 +492,7 @@ def test_folder_truncated_image_is_named_at_load_or_skipped(tmp_path, capsys):
       data.load(f"folder:{tmp_path}", split)
     except InputError as e:
       assert "cannot read image" in str(e) and "truncated" in str(e) and "_P00A+000E+00.pgm" in str(e)
-      assert "--skip_bad_files" in str(e)
+      assert "--config.data.skip_bad_files=true" in str(e)
       ds, info = data.load(f"folder:{tmp_path}", split, skip_bad=True)
       counts[split] = (len(arrays(ds)[0]), info.num_examples)
   assert counts, "no split held a damaged file"

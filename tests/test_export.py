@@ -52,7 +52,7 @@ def test_layout(tiny_exports, kind):
   assert os.path.isfile(os.path.join(base, export.NETWORKS_DIR, export.NETWORKS_CONFIG))
   with pytest.raises(InputError, match="already exists"):
     export.export(inpainter, base, 1)
-  with pytest.raises(InputError, match="--overwrite"):
+  with pytest.raises(InputError, match=r"--config\.export\.overwrite=true"):
     export.save_networks(inpainter, base)
 
 

@@ -92,7 +92,7 @@ def test_staging_of_dead_runs_is_removed_and_sigterm_cleans_up(tmp_path):
 
 def test_atomic_dir_refuses_and_replaces(tmp_path):
   fileio.atomic_dir(tmp_path / "v", lambda d: open(os.path.join(d, "a"), "w").close())
-  with pytest.raises(InputError, match="--overwrite"):
+  with pytest.raises(InputError, match=r"--config\.export\.overwrite=true"):
     fileio.atomic_dir(tmp_path / "v", lambda d: None)
   fileio.atomic_dir(tmp_path / "v", lambda d: open(os.path.join(d, "b"), "w").close(),
                     overwrite=True)

@@ -42,12 +42,13 @@ def load(name, split, *, manual_dir=None, data_dir=None):
     if name == "cars196" and not manual_dir:
       raise InputError(
           f"tfds:cars196 is not prepared in {where} and its download URLs are dead: download "
-          f"{', '.join(CARS196_FILES)} by hand into one folder and pass --config.data.manual_dir=FOLDER")
+          f"{', '.join(CARS196_FILES)} by hand into one folder and pass "
+          "--config.data.manual_dir=FOLDER")
     if not manual_dir and not reachable(HOSTS[name]):
       raise InputError(
           f"tfds:{name} is not prepared in {where} and {HOSTS[name]} cannot be reached from "
           f"here: prepare it on a machine with internet (tfds.builder('{name}')."
-          "download_and_prepare()) and copy its data folder here with --data_dir, or pass "
+          "download_and_prepare()) and copy its data folder here with --config.data.data_dir, or pass "
           "idx:DIR with the MNIST-format files")
   config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
   try:
