@@ -164,7 +164,9 @@ def _option_flags():
 
 
 def _flag_names(command, experiment):
-  names = {"config"} | {f.name for _, f, _ in _settings_fields(command)}
+  names = {f.name for _, f, _ in _settings_fields(command)}
+  if command.sections:  # only a command with experiment sections takes --config
+    names.add("config")
   names |= {f"config.{p}" for p in _experiment_paths(experiment, command.sections)}
   if command.options:
     names |= set(_option_flags())

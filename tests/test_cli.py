@@ -112,7 +112,11 @@ def test_every_config_parses_for_the_commands_of_its_first_line(monkeypatch):
      "bin.export takes no --config.train.num_steps (bin.train takes it)"),
     ("inpaint", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.request.jitter=3"],
      "bin.inpaint takes no --config.request.jitter (bin.export takes it)"),
-    ("benchmark", [f"--config={TEST_EXPERIMENTS}:lenet"], "bin.benchmark takes no --config"),
+    ("benchmark", [f"--config={TEST_EXPERIMENTS}:lenet"],
+     "bin.benchmark takes no --config (bin.train, bin.export, bin.evaluate, bin.inpaint take "
+     "it)"),
+    ("client", [f"--config={TEST_EXPERIMENTS}:lenet"],
+     "bin.client takes no --config (bin.train, bin.export, bin.evaluate, bin.inpaint take it)"),
     ("train", ["--config.train.num_steps=3"], "bin.train needs an experiment"),
     ("export", [f"--config={TEST_EXPERIMENTS}:lenet", "--config.request.iterationz=3"],
      "the experiment has no such field"),

@@ -279,7 +279,8 @@ def run(experiment, options=None, log=print):
     report.notes.append(f"judge: {judge_dir} ({judge.info.get('test_accuracy', '?')} test "
                         "accuracy when trained)")
   title = f"Inpainting quality: {dataset}"
-  with fileio.published(s.output_dir, describe="bin.evaluate results") as stage:
+  with fileio.published(s.output_dir, describe="bin.evaluate results",
+                         flag="--config.evaluate.output_dir") as stage:
     written = reports.write_report(stage, report, title=title,
                            grid_scale=s.grid_scale or reports.auto_scale(h))
   return s.output_dir, written, report

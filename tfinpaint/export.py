@@ -145,7 +145,7 @@ def read_metadata(version_dir):
     raise InputError(f"cannot read {path}: {e}") from None
   if not isinstance(meta, dict) or meta.get("format") != FORMAT or "kind" not in meta:
     raise InputError(f"{path} is not a format-{FORMAT} tfinpaint export; re-export it with "
-                     "this version (python -m bin.export --from_networks=...)")
+                     "this version (python -m bin.export --config.export.from_networks=...)")
   return meta
 
 

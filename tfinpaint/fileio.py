@@ -186,8 +186,10 @@ def _is_ours(path):
 
 
 @contextlib.contextmanager
-def published(output_dir, *, describe="results"):
+def published(output_dir, *, describe="results", flag="--output_dir"):
   """Yields a staging folder; on success it replaces `output_dir` in one atomic step.
+
+  `flag` is the command's name for the folder, used in its error lines.
 
   `output_dir` must be absent, empty, or an earlier tfinpaint output (it has a MANIFEST.json):
   it is replaced as a whole, so a reader sees the old run or the new one, never a mix. The
@@ -198,9 +200,9 @@ def published(output_dir, *, describe="results"):
   output_dir = os.path.abspath(os.path.expanduser(output_dir))
   parent, name = os.path.dirname(output_dir), os.path.basename(output_dir)
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-    raise InputError(f"--output_dir exists and is not a folder: {output_dir}")
+    raise InputError(f"{flag} exists and is not a folder: {output_dir}")
   if os.path.isdir(output_dir) and os.listdir(output_dir) and not _is_ours(output_dir):
-    raise InputError(f"--output_dir {output_dir} holds files tfinpaint did not write "
+    raise InputError(f"{flag} {output_dir} holds files tfinpaint did not write "
                      f"(no {MANIFEST}); pick a new or empty folder")
   try:
     os.makedirs(parent, exist_ok=True)
@@ -213,7 +215,7 @@ def published(output_dir, *, describe="results"):
       fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
       raise InputError(f"another tfinpaint run is writing to {output_dir}; wait for it or "
-                       "pick another --output_dir") from None
+                       f"pick another {flag}") from None
     remove_stale_staging(parent, name)
     with _signals_raise():
       try:

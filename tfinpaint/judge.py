@@ -95,7 +95,8 @@ def load(directory):
   path = os.path.join(directory, MODEL_FILE)
   if not os.path.isfile(path):
     raise InputError(f"no judge in {directory} (expected {MODEL_FILE}); train one with "
-                     "python -m bin.train --flagfile=configs/digits_judge.flags (or fashion_judge)")
+                     "python -m bin.train and then python -m bin.export, both with "
+                     "--flagfile=configs/digits_judge.flags (or fashion_judge)")
   try:
     with open(os.path.join(directory, INFO_FILE)) as f:
       info = json.load(f)

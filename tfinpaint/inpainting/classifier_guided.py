@@ -86,8 +86,9 @@ class ClassifierConfig(config.Config):
                                       "pixels", low=0.0, high=1e3)
   diffusion_iterations: int = config.field(100, help="Jacobi sweeps per pyramid level of the "
                                            "diffusion start", low=1, high=10**4)
-  block_rows: int = config.field(16, help="rows per fixed-size block of the descent: results "
-                                 "do not depend on the batch; a single image pays for a whole "
+  block_rows: int = config.field(16, help="rows per fixed-size block of the descent, so that "
+                                 "results do not depend on the batch (except a row's position "
+                                 "in its block: issue 23); a single image pays for a whole "
                                  "block (smaller blocks answer one image faster, larger ones "
                                  "batches)", low=1, high=1024)
 

@@ -99,8 +99,9 @@ class SemanticConfig(config.Config):
   boundary_threshold: float = config.field(0.5, help="mean context weight of the known pixels "
                                            "above which the boundary rule applies", low=0.0,
                                            high=1.0)
-  block_rows: int = config.field(8, help="rows (images x starts) per block of the search: "
-                                 "results do not depend on the batch", low=1, high=1024)
+  block_rows: int = config.field(8, help="rows (images x starts) per block of the search, so "
+                                 "that results do not depend on the batch (except a row's "
+                                 "position in its block: issue 23)", low=1, high=1024)
 
   def __post_init__(self):
     super().__post_init__()
