@@ -23,6 +23,21 @@ to see TensorFlow's own logs.
 """
 
 import os
+import signal
+import sys
+
+
+def _exit_interrupted(signum, frame):
+  """SIGTERM / Ctrl-C while a command is still starting (before `run`): nothing is written
+  yet, so the process just ends with the documented code 130 instead of dying by the signal."""
+  del signum, frame
+  os.write(2, b"interrupted\n")
+  os._exit(130)  # pylint: disable=protected-access
+
+
+if getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", "").startswith("bin."):
+  for _signal in (signal.SIGTERM, signal.SIGINT):  # only in a command, never in an importer
+    signal.signal(_signal, _exit_interrupted)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ INFO/WARNING/ERROR lines off
 # oneDNN off by default: with it, TensorFlow's CPU kernels are not bitwise reproducible from one
@@ -35,8 +50,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 # pylint: disable=wrong-import-position
 import dataclasses
-import signal
-import sys
 import typing
 import warnings
 
@@ -198,9 +211,8 @@ def _read_args(argv):
   except flags.CantOpenFlagFileError as e:
     raise UsageError(f"cannot read the flagfile: {str(e).split('flagfile:', 1)[-1].strip()}")
   except UnicodeDecodeError:
-    bad = next((a.split("=", 1)[1] for a in argv if a.startswith("--flagfile=")), "?")
-    raise UsageError(f"the flagfile {bad} is not UTF-8 text (a flagfile holds one --flag=value "
-                     "per line)") from None
+    raise UsageError(f"the flagfile {_undecodable_flagfile(argv[1:])} is not UTF-8 text (a "
+                     "flagfile holds one --flag=value per line)") from None
   config_path = None
   for i, arg in enumerate(args):
     if arg.startswith("--config="):
@@ -208,6 +220,36 @@ def _read_args(argv):
     elif arg == "--config" and i + 1 < len(args):
       config_path = args[i + 1]
   return args, config_path
+
+
+def _flagfiles(args):
+  """The flagfiles named in `args` (--flagfile=F, --flagfile F)."""
+  out = []
+  for i, arg in enumerate(args):
+    if arg.startswith("--flagfile="):
+      out.append(arg.split("=", 1)[1])
+    elif arg == "--flagfile" and i + 1 < len(args):
+      out.append(args[i + 1])
+  return out
+
+
+def _undecodable_flagfile(args, seen=()):
+  """The first flagfile (following nested ones) that is not UTF-8, for the error line."""
+  for path in _flagfiles(args):
+    if path in seen:
+      continue
+    try:
+      with open(path, "rb") as f:
+        text = f.read().decode("utf-8")
+    except UnicodeDecodeError:
+      return path
+    except OSError:
+      continue
+    nested = _undecodable_flagfile([line.strip() for line in text.splitlines()],
+                                   seen + (path,))
+    if nested != "?":
+      return nested
+  return "?"
 
 
 def parse(command_name, argv):
@@ -313,7 +355,10 @@ def run(main, command):
   """Runs main(Args) for `command` with the shared handling; never returns."""
   from tfinpaint.errors import InputError  # pylint: disable=g-import-not-at-top
   quiet_tensorflow()
+  # File names may hold bytes that are not UTF-8: print them escaped, never fail on them.
+  sys.stdout.reconfigure(errors="backslashreplace")
   signal.signal(signal.SIGTERM, _sigterm)
+  signal.signal(signal.SIGINT, signal.default_int_handler)
   try:
     try:
       args = parse(command, sys.argv)

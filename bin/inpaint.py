@@ -26,8 +26,9 @@ def main(args):
   if any("loss" in row for row in rows):
     print("  (loss is the preset's weighted objective; its GAN terms log(1 - D) are negative, "
           "so it can be below 0)")
-  print(f"wrote {len(rows)} result(s) (each with its mask, white = filled) and "
-        f"{', '.join(written)} to {output_dir}")
+  print(f"wrote {len(rows)} result(s) to {output_dir}: {inpaint.INPAINTED}/, {inpaint.LARGE_DIR}/ "
+        f"(upscaled) and {inpaint.MASKS}/ (white = filled) by image name, and "
+        f"{', '.join(written)}")
 
 
 if __name__ == "__main__":

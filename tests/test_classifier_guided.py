@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tests import helpers
 from tfinpaint.errors import InputError
+from tfinpaint.inpainting import base
 from tfinpaint.inpainting import classifier_guided as cg
 from tfinpaint.inpainting import pixel_terms
 
@@ -339,3 +340,21 @@ def test_plateau_rule_stops_rows_that_stopped_improving():
                                         tf.constant([3, 3]), tf.constant(6), 3, 0.1)
   np.testing.assert_array_equal(stalled.numpy(), [True, False])
   np.testing.assert_array_equal(last.numpy(), [3, 6])
+
+
+@pytest.mark.parametrize("count, block, sentinels", [(1, 16, 1), (15, 16, 1), (16, 16, 1),
+                                                      (37, 16, 1), (23, 8, 2), (5, 1, 1),
+                                                      (0, 4, 1)])
+def test_blocks_keep_request_rows_off_the_last_positions(count, block, sentinels):
+  # Issue 23: the kernels' tail arithmetic falls on the last rows of a block, so those are
+  # always fillers; every request row comes back in order.
+  def fn(rows):
+    (values,) = rows
+    position = tf.range(block, dtype=tf.float32)
+    return {"value": values, "position": position}
+  spec = {"value": tf.TensorSpec([block], tf.float32),
+          "position": tf.TensorSpec([block], tf.float32)}
+  values = tf.range(count, dtype=tf.float32) + 1.0
+  out = base.in_blocks(fn, (values,), (0.0,), block, spec, sentinels=sentinels)
+  np.testing.assert_array_equal(out["value"].numpy(), values.numpy())
+  assert (out["position"].numpy() < block - min(sentinels, block - 1)).all()

@@ -281,15 +281,15 @@ def test_inpaint_file_with_mask_file(tmp_path):
   res = tmp_path / "res"
   run_main("inpaint", [f"--input={tmp_path / 'photo.png'}", f"--mask_file={tmp_path / 'hole.png'}",
                        "--method=telea", f"--output_dir={res}"])
-  assert {"photo.png", "photo_mask.png", "grid.png", "results.csv", "MANIFEST.json"} <= set(
+  assert {"inpainted", "masks", "grid.png", "results.csv", "MANIFEST.json"} <= set(
       os.listdir(res))
   before = np.asarray(Image.open(tmp_path / "photo.png"))
-  after = np.asarray(Image.open(res / "photo.png"))
+  after = np.asarray(Image.open(res / "inpainted" / "photo.png"))
   known = hole[..., 0] == 0
   np.testing.assert_array_equal(after[known], before[known])
   assert np.abs(after[~known].astype(int) - before[~known]).mean() < 40
-  np.testing.assert_array_equal(np.asarray(Image.open(res / "photo_mask.png")) > 0, ~known)
-  assert (os.stat(res / "photo.png").st_mode & 0o777) == 0o666 & ~_umask()
+  np.testing.assert_array_equal(np.asarray(Image.open(res / "masks" / "photo.png")) > 0, ~known)
+  assert (os.stat(res / "inpainted" / "photo.png").st_mode & 0o777) == 0o666 & ~_umask()
 
 
 def _umask():

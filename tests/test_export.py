@@ -161,12 +161,44 @@ def test_bad_requests_are_invalid_argument_with_our_message(tiny_exports, models
   assert code == "INVALID_ARGUMENT" and message in text, text
 
 
-def test_scalar_options_given_as_vectors_are_refused_by_the_graph(tiny_exports):
-  x = inputs_for("classifier")
-  result = capi.run(tiny_exports["classifier"][1], [
-      ("serving_default", dict(x, iterations=np.array([2, 3], np.int32)))])
-  assert result.errors[0][0] == "INVALID_ARGUMENT"
-  assert "iterations must be a scalar" in result.errors[0][1]
+MISSHAPEN = [
+    ("classifier", "iterations", np.array([2, 3], np.int32), "iterations must be a scalar"),
+    ("classifier", "label", np.int32(1), "label must have rank 1"),
+    ("classifier", "label", np.array([[0], [1]], np.int32), "label must have rank 1"),
+    ("classifier", "image", None, "image must have rank 4"),  # rank 5: a new leading axis
+    ("classifier", "step_size", np.float32(1e-6), None),  # the documented bound, as float32
+    ("classifier", "image", 2.0, "image values must be in [0, 1]"),  # brackets and all
+    ("semantic", "iterations", np.array([2, 3], np.int32), "iterations must be a scalar"),
+    ("semantic", "momentum", np.float32(0.999), None),  # the documented bound, as float32
+]
+
+
+@pytest.mark.parametrize("kind, name, value, message", MISSHAPEN)
+def test_misshapen_requests_get_our_message_from_every_loader(tiny_exports, kind, name, value,
+                                                              message):
+  """TF Serving's loader and tf.saved_model.load alike: the graph's own check answers, never an
+  op downstream of it (Grappler trusts the declared shapes; the checks must not)."""
+  inpainter, version_dir = tiny_exports[kind]
+  x = inputs_for(kind)
+  if name == "image":
+    x["image"] = x["image"][None] if value is None else x["image"] * 0 + value
+  else:
+    x[name] = value
+  x.setdefault("iterations", np.int32(2))
+  code_text = capi.run(version_dir, [("serving_default", x)]).errors
+  signature = tf.saved_model.load(version_dir).signatures["serving_default"]
+  feeds = {o.name: tf.constant(o.default, o.dtype) for o in inpainter.options()}
+  feeds.update({k: tf.constant(v) for k, v in x.items()})
+  if message is None:
+    assert not any(code_text), code_text
+    signature(**feeds)
+    return
+  assert code_text[0][0] == "INVALID_ARGUMENT" and message in served.error_message(
+      type("E", (), {"message": code_text[0][1]})()), code_text
+  with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+    signature(**feeds)
+  assert served.error_message(caught.value) == message or message in served.error_message(
+      caught.value), caught.value.message
 
 
 @pytest.mark.parametrize("kind", KINDS)

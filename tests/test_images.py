@@ -43,3 +43,59 @@ def test_fit_resizes_a_little_with_a_note_and_refuses_a_lot():
   assert images.fit(photo, (28, 28, 1), force=True)[0].shape == (28, 28, 1)
   same, note = images.fit(np.zeros((28, 28, 1), np.float32), (28, 28, 1))
   assert note is None and same.shape == (28, 28, 1)
+
+
+def _png_header_only(path, width, height):
+  """A small PNG that declares width x height (a "decompression bomb")."""
+  import struct, zlib  # pylint: disable=g-import-not-at-top,multiple-imports
+  def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+  path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
+      ">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) +
+                   chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("width, height", [(100000, 100000), (9000, 9000)])
+def test_huge_declared_images_are_refused_before_decoding(tmp_path, width, height):
+  _png_header_only(tmp_path / "bomb.png", width, height)
+  with pytest.raises(InputError, match="bomb.png .*megapixels"):
+    images.read_image(str(tmp_path / "bomb.png"))
+  with pytest.raises(InputError, match="mask .*bomb.png"):
+    images.read_image(str(tmp_path / "bomb.png"), what="mask")
+
+
+def test_32_bit_integers_beyond_16_bits_are_refused(tmp_path):
+  ok = np.arange(64, dtype=np.int32).reshape(8, 8) * 1000
+  Image.fromarray(ok, mode="I").save(tmp_path / "ok.tif")
+  np.testing.assert_allclose(images.read_image(str(tmp_path / "ok.tif"))[..., 0], ok / 65535.0,
+                             atol=1e-6)
+  for bad in (70000, -5):
+    arr = ok.copy()
+    arr[0, 0] = bad
+    Image.fromarray(arr, mode="I").save(tmp_path / "wide.tif")
+    with pytest.raises(InputError, match=r"wide.tif has values outside \[0, 65535\]"):
+      images.read_image(str(tmp_path / "wide.tif"))
+
+
+def test_binary_pgm_above_its_declared_maximum_is_refused(tmp_path):
+  pixels = np.full((4, 5), 100, np.uint8)
+  (tmp_path / "ok.pgm").write_bytes(b"P5\n5 4\n200\n" + pixels.tobytes())
+  np.testing.assert_allclose(images.read_image(str(tmp_path / "ok.pgm"))[..., 0], 128 / 255.0)
+  pixels[2, 3] = 250
+  (tmp_path / "bad.pgm").write_bytes(b"P5\n# a comment\n5 4\n200\n" + pixels.tobytes())
+  with pytest.raises(InputError, match="bad.pgm has a sample of 250, above its declared "
+                     "maximum 200"):
+    images.read_image(str(tmp_path / "bad.pgm"))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+  arr = np.zeros((6, 10), np.uint8)
+  arr[0, :] = 255  # the top row is white as stored
+  img = Image.fromarray(arr)
+  exif = img.getexif()
+  exif[0x0112] = 6  # shown rotated 90 degrees clockwise
+  img.save(tmp_path / "phone.jpg", exif=exif, quality=100)
+  got = images.read_image(str(tmp_path / "phone.jpg"))
+  assert got.shape == (10, 6, 1) and images.image_size(str(tmp_path / "phone.jpg")) == (10, 6)
+  assert got[:, -1, 0].mean() > 0.9 and got[:, 0, 0].mean() < 0.1  # the top row is now right

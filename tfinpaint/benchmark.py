@@ -390,6 +390,7 @@ def _serving(settings, log):
 def run(settings, log=print):
   """A whole bin.benchmark run; returns (output_dir, written names, markdown text)."""
   s = settings
+  fileio.check_output_dir(s.output_dir)  # before the work
   threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
   header = (f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), intra-op threads {threads}, "
             f"devices: {', '.join(d.name for d in tf.config.list_logical_devices())}")

@@ -12,12 +12,20 @@ runs and writes exactly as bin.inpaint does (tfinpaint.inpaint) and writes the s
 Options a request leaves out take the SignatureDef's defaults on the server (TF Serving fills
 them in); the metadata's "defaults" tell the client what they are. An error the server returns
 (e.g. the graph's InvalidArgument for a bad request) becomes an InputError with its message.
+
+Nothing the server sends is trusted: an answer is read up to MAX_RESPONSE_BYTES and within
+--timeout seconds in all, and anything that is not a valid answer to the request (not JSON, an
+HTML error page, an empty body, metadata that is not TF Serving's, outputs missing, of the
+wrong shape or not numbers) becomes one InputError line saying what the server sent.
 """
 
 import dataclasses
+import http.client
 import json
 import os
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -49,16 +57,85 @@ def inpaint_settings(where, settings):
   return settings.replace(output_dir=where.output_dir)
 
 
+MAX_RESPONSE_BYTES = 256 * 2**20  # a longer answer is not an answer to a tfinpaint request
+
+
+def server_url(server):
+  """The base URL of `server` ("host:port" or "http(s)://host:port"), or an InputError."""
+  text = server if "://" in server else f"http://{server}"
+  try:
+    parts = urllib.parse.urlsplit(text)
+    port = parts.port
+  except ValueError as e:
+    raise InputError(f"--server={server}: {e} (expected host:port, e.g. localhost:8501)") from None
+  if parts.scheme not in ("http", "https") or not parts.hostname:
+    raise InputError(f"--server={server}: expected host:port or http(s)://host:port")
+  if port is None and "://" not in server:
+    raise InputError(f"--server={server}: no port (TF Serving's REST port is 8501)")
+  return text.rstrip("/")
+
+
+def _what_was_sent(body, status=None, content_type=None):
+  """A short description of a body that is not a valid answer (for the error line)."""
+  head = f"HTTP {status}" if status else "an answer"
+  if content_type:
+    head += f" ({content_type})"
+  if not body:
+    return f"{head} with an empty body"
+  text = " ".join(body[:120].decode("utf-8", "backslashreplace").split())
+  return f"{head}: {text[:100]!r}{'...' if len(body) > 100 else ''}"
+
+
+def _read(response, deadline, where):
+  """The body of `response`, read in chunks: at most MAX_RESPONSE_BYTES, before `deadline`."""
+  chunks, size = [], 0
+  while True:
+    if time.monotonic() > deadline:
+      raise InputError(f"{where}: the server did not finish its answer within --timeout")
+    chunk = response.read(1 << 20)
+    if not chunk:
+      return b"".join(chunks)
+    size += len(chunk)
+    if size > MAX_RESPONSE_BYTES:
+      raise InputError(f"{where}: the server sent more than {MAX_RESPONSE_BYTES >> 20} MiB; "
+                       "that is no answer to this request")
+    chunks.append(chunk)
+
+
+def _json(body, where, status=None, content_type=None):
+  try:
+    return json.loads(body)
+  except (ValueError, UnicodeDecodeError, RecursionError):
+    raise InputError(f"{where}: the server sent {_what_was_sent(body, status, content_type)}, "
+                     "not TF Serving's JSON") from None
+
+
 _DTYPES = {"DT_FLOAT": np.float32, "DT_INT32": np.int32, "DT_INT64": np.int64,
            "DT_DOUBLE": np.float64, "DT_BOOL": np.bool_, "DT_UINT8": np.uint8}
 
 
 def signatures_from_metadata(metadata):
-  """{signature: SignatureInfo} from TF Serving's REST metadata JSON."""
+  """{signature: SignatureInfo} from TF Serving's REST metadata JSON (InputError if it is not)."""
   try:
     sig_map = metadata["metadata"]["signature_def"]["signature_def"]
+    if not isinstance(sig_map, dict):
+      raise TypeError
   except (KeyError, TypeError):
     raise InputError("the server's metadata has no signature_def (is it TF Serving?)") from None
+  try:
+    out = _signatures(sig_map)
+  except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+    raise InputError(f"the server's metadata is not TF Serving's SignatureDefs "
+                     f"({type(e).__name__}: {' '.join(str(e).split())[:100]})") from None
+  info = out.get("serving_default")
+  shape = info.inputs.get("image", (None, ()))[1] if info else ()
+  if len(shape) != 4 or None in shape[1:]:
+    raise InputError("the served model has no serving_default signature with an image input "
+                     "[batch, height, width, channels]; is it a tfinpaint export?")
+  return out
+
+
+def _signatures(sig_map):
   out = {}
   for name, sig in sig_map.items():
     if name.startswith("__"):
@@ -94,15 +171,48 @@ def encode_request(signature, inputs):
                      "inputs": {k: np.asarray(v).tolist() for k, v in inputs.items()}})
 
 
-def decode_response(body, info):
-  """{output: array} from a REST predict response ("outputs": a dict, or one bare output)."""
-  data = json.loads(body)
-  if "error" in data:
+def decode_response(body, info, count=None, image_shape=None, status=None, content_type=None):
+  """{output: array} from a REST predict response ("outputs": a dict, or one bare output).
+
+  With `count` (images sent) and `image_shape` (H, W, C), the answer is checked: every output the
+  signature declares, each with `count` rows, "inpainted" [count, H, W, C]; else InputError.
+  """
+  data = _json(body, "predict", status, content_type)
+  if isinstance(data, dict) and "error" in data:
     raise InputError(f"the server refused the request: {_message(data['error'])}")
-  outputs = data.get("outputs")
+  if not isinstance(data, dict) or "outputs" not in data:
+    raise InputError(f"predict: the server sent {_what_was_sent(body, status, content_type)}, "
+                     "with no \"outputs\"")
+  outputs = data["outputs"]
   if not isinstance(outputs, dict):
-    outputs = {info.outputs[0]: outputs}
-  return {k: np.asarray(v) for k, v in outputs.items()}
+    outputs = {info.outputs[0]: outputs} if info is not None and info.outputs else {}
+  out = {}
+  for k, v in outputs.items():
+    try:
+      out[k] = np.asarray(v)
+    except ValueError:
+      raise InputError(f"predict: the server's output {k!r} is not a tensor (ragged lists)") \
+          from None
+    if out[k].dtype.kind not in "biuf":
+      raise InputError(f"predict: the server's output {k!r} holds {out[k].dtype.kind!r} "
+                       "values, not numbers")
+  return check_outputs(out, info, count, image_shape) if count is not None else out
+
+
+def check_outputs(out, info, count, image_shape):
+  """`out` if it answers a request of `count` images of `image_shape`, else InputError."""
+  missing = sorted(set(info.outputs) - set(out)) if info is not None else []
+  if missing:
+    raise InputError(f"predict: the server's answer has no output {', '.join(missing)}")
+  for k, v in out.items():
+    if v.ndim == 0 or v.shape[0] != count:
+      raise InputError(f"predict: the server's output {k!r} has shape {list(v.shape)}, not "
+                       f"{count} rows (one per image sent)")
+  if "inpainted" in out and tuple(out["inpainted"].shape[1:]) != tuple(image_shape):
+    raise InputError(f"predict: the server's inpainted images are "
+                     f"{list(out['inpainted'].shape)}, not [{count}, "
+                     f"{', '.join(map(str, image_shape))}]")
+  return out
 
 
 def _message(text):
@@ -114,6 +224,7 @@ class RemoteModel:
 
   def __init__(self, server, name, protocol="rest", timeout=600):
     self.server, self._name, self.protocol, self.timeout = server, name, protocol, timeout
+    self._base = server_url(server) if protocol == "rest" else server
     self.samples, self.data, self.config = None, None, {}
     self.signatures = signatures_from_metadata(self._get(f"/v1/models/{name}/metadata"))
     self.methods = {n: (n, {}) for n in self.signatures}
@@ -130,17 +241,31 @@ class RemoteModel:
     return dict(self.signatures[signature].defaults)
 
   def _url(self, path):
-    server = self.server if "://" in self.server else f"http://{self.server}"
-    return server.rstrip("/") + path
+    return self._base + urllib.parse.quote(path, safe="/:")
+
+  def _exchange(self, request, where):
+    """(status, content type, body) of one HTTP exchange, bounded in size and time."""
+    deadline = time.monotonic() + self.timeout
+    try:
+      with urllib.request.urlopen(request, timeout=self.timeout) as r:
+        return r.status, r.headers.get_content_type(), _read(r, deadline, where)
+    except urllib.error.HTTPError as e:
+      return e.code, e.headers.get_content_type() if e.headers else None, \
+          _read(e, deadline, where)
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
+      reason = getattr(e, "reason", e)
+      raise InputError(f"cannot reach TF Serving at {self.server}: "
+                       f"{' '.join(str(reason).split()) or type(e).__name__}") from None
 
   def _get(self, path):
-    try:
-      with urllib.request.urlopen(self._url(path), timeout=self.timeout) as r:
-        return json.loads(r.read())
-    except urllib.error.HTTPError as e:
-      raise InputError(f"{self._url(path)}: HTTP {e.code} {_message(e.read().decode())}") from None
-    except (urllib.error.URLError, OSError) as e:
-      raise InputError(f"cannot reach TF Serving at {self.server}: {e}") from None
+    url = self._url(path)
+    status, content_type, body = self._exchange(url, url)
+    if status != 200:
+      data = _json(body, url, status, content_type) if body[:1] in (b"{", b"[") else None
+      text = _message(data["error"]) if isinstance(data, dict) and "error" in data else \
+          _what_was_sent(body, status, content_type)
+      raise InputError(f"{url}: {text}")
+    return _json(body, url, status, content_type)
 
   def run(self, signature, inputs, options=None):
     if signature not in self.signatures:
@@ -152,16 +277,12 @@ class RemoteModel:
                   if v is not None})
     if self.protocol == "grpc":
       return self._run_grpc(signature, feeds)
+    count = len(feeds["image"]) if "image" in feeds else None
     request = urllib.request.Request(self._url(f"/v1/models/{self.name}:predict"),
                                      data=encode_request(signature, feeds).encode(),
                                      headers={"Content-Type": "application/json"})
-    try:
-      with urllib.request.urlopen(request, timeout=self.timeout) as r:
-        return decode_response(r.read(), info)
-    except urllib.error.HTTPError as e:
-      return decode_response(e.read(), info)
-    except (urllib.error.URLError, OSError) as e:
-      raise InputError(f"cannot reach TF Serving at {self.server}: {e}") from None
+    status, content_type, body = self._exchange(request, "predict")
+    return decode_response(body, info, count, self.image_shape, status, content_type)
 
   def _run_grpc(self, signature, feeds):
     try:
@@ -185,8 +306,12 @@ class RemoteModel:
     for k, proto in response.outputs.items():
       mine = records.tfprotos.tensor_pb2.TensorProto()
       mine.ParseFromString(proto.SerializeToString())
-      out[k] = records.from_tensor_proto(mine)
-    return out
+      try:
+        out[k] = records.from_tensor_proto(mine)
+      except (ValueError, TypeError) as e:
+        raise InputError(f"predict: the server's output {k!r} is not a valid tensor: {e}") \
+            from None
+    return check_outputs(out, self.signatures[signature], len(feeds["image"]), self.image_shape)
 
   def run_batches(self, signature, inputs, options=None, batch_size=served.BATCH_SIZE):
     return served.Model.run_batches(self, signature, inputs, options, batch_size)

@@ -15,3 +15,13 @@ def first_line(text, limit=160):
   text = str(text).strip()
   line = text.splitlines()[0] if text else type(text).__name__
   return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def printable(path):
+  """A path as text that any terminal or UTF-8 file can hold: bytes that are not UTF-8 (file
+  names on Linux may hold any) shown as \\x escapes."""
+  try:
+    raw = str(path).encode("utf-8", "surrogateescape")
+  except UnicodeEncodeError:  # a surrogate that no file name decoded to
+    return str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+  return raw.decode("utf-8", "backslashreplace")

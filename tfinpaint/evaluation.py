@@ -232,6 +232,7 @@ def run(experiment, options=None, log=print):
   from tfinpaint import judge as judge_lib, methods as methods_lib  # pylint: disable=g-import-not-at-top
   s, data_config = experiment.evaluate, experiment.data
   options = dict(options or {})
+  fileio.check_output_dir(s.output_dir, flag="--config.evaluate.output_dir")  # before the work
   models = [served.load(d) for d in model_dirs_of(experiment)]
   shapes = {m.image_shape for m in models}
   if len(shapes) > 1:

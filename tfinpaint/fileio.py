@@ -11,26 +11,35 @@ Every file tfinpaint writes goes through here, so three promises hold everywhere
 
 `published(output_dir)` is the run-level version for bin.inpaint / bin.evaluate /
 bin.benchmark: the run writes into a staging folder; on success the staging folder, with a
-MANIFEST.json listing every file written last, replaces `output_dir` in one rename. A lock file
-beside the folder serialises two runs on one folder (the second fails clearly), SIGTERM and
-SIGINT remove the staging folder, and staging folders of dead runs are removed at start.
+MANIFEST.json listing every file written and its SHA-256 last, replaces `output_dir` in one
+rename. Nothing tfinpaint did not write is ever removed or replaced: an existing `output_dir` is
+replaced only when its manifest is tfinpaint's own (tool, format) and lists exactly the files
+the folder holds, unchanged; a staging folder is cleaned only when its owner record says a
+tfinpaint run of this host that is no longer alive made it. A lock file beside the folder
+serialises two runs on one folder (the second fails clearly), SIGTERM and SIGINT remove the
+staging folder. Folders that hold exported models, and folders that hold the run's own inputs,
+are refused as outputs.
 """
 
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import time
 
 from tfinpaint.errors import InputError
 
 MANIFEST = "MANIFEST.json"
+TOOL = "tfinpaint"
+MANIFEST_FORMAT = 2  # 2: tool, format, files {path: {bytes, sha256}}
 _STAGE_PREFIX = ".tmp-"
-_OWNER = ".owner-pid"
+_OWNER = ".tfinpaint-owner.json"
 
 
 def _umask():
@@ -44,12 +53,20 @@ def _chmod(path, directory=False):
 
 
 def _os_error(e, what):
-  """An OSError the user can act on (full disk, permissions) -> InputError; others re-raised."""
+  """The one line of an OSError met while writing `what` (a path the user named or owns).
+
+  Every such error is about the user's file system (a full disk, permissions, a file size limit,
+  a name too long, a file where a folder should be), so it is an InputError naming the path.
+  """
   if e.errno in (errno.ENOSPC, errno.EDQUOT):
     return InputError(f"no space left on the device while writing {what}")
-  if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-    return InputError(f"cannot write {what}: {e.strerror}")
-  return e
+  if e.errno == errno.EFBIG:
+    return InputError(f"cannot write {what}: the file exceeds the size limit (ulimit -f)")
+  if e.errno == errno.ENAMETOOLONG:
+    return InputError(f"cannot write {what}: a file name is too long for the file system")
+  if e.errno in (errno.ENOTDIR, errno.EEXIST) and e.filename:
+    return InputError(f"cannot write {what}: a part of {e.filename} is a file, not a folder")
+  return InputError(f"cannot write {what}: {e.strerror or e}")
 
 
 def atomic_write(path, write_fn, mode="wb"):
@@ -142,21 +159,33 @@ def _pid_alive(pid):
   return True
 
 
+def _owner_record():
+  return {"tool": TOOL, "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _stale(folder):
+  """True when `folder` is a staging folder that a tfinpaint run of this host left behind and
+  that run is no longer alive (its owner record says so); anything else is not ours to clean."""
+  try:
+    with open(os.path.join(folder, _OWNER), encoding="utf-8") as f:
+      owner = json.load(f)
+  except (OSError, ValueError):
+    return False
+  if not isinstance(owner, dict) or owner.get("tool") != TOOL or \
+      owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+    return False
+  return not _pid_alive(owner["pid"])
+
+
 def remove_stale_staging(parent, name):
-  """Removes staging folders of `name` left in `parent` by runs that are no longer alive."""
+  """Removes staging folders of `name` in `parent` left by dead tfinpaint runs (owner records)."""
   removed = []
   if not os.path.isdir(parent):
     return removed
   for entry in os.listdir(parent):
-    if not entry.startswith(f"{_STAGE_PREFIX}{name}-"):
-      continue
     folder = os.path.join(parent, entry)
-    try:
-      with open(os.path.join(folder, _OWNER)) as f:
-        pid = int(f.read().strip() or 0)
-    except (OSError, ValueError):
-      pid = 0
-    if not pid or not _pid_alive(pid):
+    if entry.startswith(f"{_STAGE_PREFIX}{name}-") and not os.path.islink(folder) and \
+        os.path.isdir(folder) and _stale(folder):
       shutil.rmtree(folder, ignore_errors=True)
       removed.append(folder)
   return removed
@@ -181,29 +210,153 @@ def _signals_raise():
       signal.signal(sig, old)
 
 
-def _is_ours(path):
-  return os.path.isfile(os.path.join(path, MANIFEST))
+def _sha256(path):
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def _listing(root):
+  """{relative path: {"bytes", "sha256"}} of every file under root (MANIFEST.json excluded)."""
+  files = {}
+  for dirpath, _, filenames in os.walk(root):
+    for f in filenames:
+      p = os.path.join(dirpath, f)
+      rel = os.path.relpath(p, root)
+      if rel != MANIFEST:
+        files[rel] = {"bytes": os.path.getsize(p), "sha256": _sha256(p)}
+  return dict(sorted(files.items()))
+
+
+def foreign_content(path):
+  """None when folder `path` is a tfinpaint output that may be replaced, else why not (a phrase).
+
+  It may be replaced when its MANIFEST.json is tfinpaint's (tool and format) and lists exactly
+  the files and folders it holds, each unchanged (size and SHA-256): then replacing it removes
+  only what tfinpaint wrote.
+  """
+  try:
+    with open(os.path.join(path, MANIFEST), encoding="utf-8") as f:
+      manifest = json.load(f)
+  except FileNotFoundError:
+    return f"holds files tfinpaint did not write (no {MANIFEST})"
+  except (OSError, ValueError):
+    return f"has a {MANIFEST} that tfinpaint did not write"
+  if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+    return f"has a {MANIFEST} that tfinpaint did not write"
+  if manifest.get("tool") != TOOL and not str(manifest.get("what", "")).startswith("bin."):
+    return f"has a {MANIFEST} that tfinpaint did not write"
+  if manifest.get("tool") != TOOL or manifest.get("format") != MANIFEST_FORMAT:
+    return (f"was written by another version of tfinpaint (manifest format "
+            f"{manifest.get('format', 1)}); remove it yourself if it can go")
+  listed = manifest["files"]
+  for dirpath, dirnames, filenames in os.walk(path):
+    for d in dirnames:
+      rel = os.path.relpath(os.path.join(dirpath, d), path)
+      full = os.path.join(path, rel)
+      if os.path.islink(full) or not any(p.startswith(rel + os.sep) for p in listed):
+        return f"holds {rel}, which tfinpaint did not write"
+    for f in filenames:
+      rel = os.path.relpath(os.path.join(dirpath, f), path)
+      if rel == MANIFEST:
+        continue
+      entry = listed.get(rel)
+      full = os.path.join(path, rel)
+      if not isinstance(entry, dict) or os.path.islink(full):
+        return f"holds {rel}, which tfinpaint did not write"
+      if os.path.getsize(full) != entry.get("bytes") or _sha256(full) != entry.get("sha256"):
+        return f"holds {rel}, which changed since tfinpaint wrote it"
+  return None
+
+
+def _is_inside(path, folder):
+  path, folder = os.path.realpath(path), os.path.realpath(folder)
+  return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def export_root_of(path):
+  """The folder at or above `path` that holds exported models (SavedModel version folders, or
+  a saved_model.pb), or None: results must never be published into one."""
+  path = os.path.abspath(path)
+  while True:
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+      return path
+    try:
+      entries = os.listdir(path) if os.path.isdir(path) else []
+    except OSError:
+      entries = []
+    if any(e.isdigit() and os.path.isfile(os.path.join(path, e, "saved_model.pb"))
+           for e in entries):
+      return path
+    parent = os.path.dirname(path)
+    if parent == path:
+      return None
+    path = parent
+
+
+def check_folder_path(path, flag):
+  """The absolute path of a folder to be written, or an InputError naming `flag`: refused when
+  it is a file, lies under a file, or has a name too long for a staging folder beside it."""
+  path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+  for part in path.split(os.sep):
+    if len(os.fsencode(part)) > 255 - 32:  # room for the staging folder's prefix and suffix
+      raise InputError(f"{flag}: the folder name {part[:40]}... is too long for the file system "
+                       "(at most 223 bytes here)")
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise InputError(f"{flag} exists and is not a folder: {path}")
+  above = os.path.dirname(path)
+  while not os.path.lexists(above) and os.path.dirname(above) != above:
+    above = os.path.dirname(above)
+  if not os.path.isdir(above):
+    raise InputError(f"{flag} {path}: {above} is a file, not a folder")
+  return path
+
+
+def check_output_dir(output_dir, *, flag="--output_dir", inputs=()):
+  """Refuses, with one line, an output folder that publishing would have to harm.
+
+  Returns the absolute path. Refused: a path that is a file or a symbolic link, a folder that
+  is not a tfinpaint output (`foreign_content`), a folder inside an export root (TF Serving
+  would take it for a model version), a folder that holds one of `inputs` (files the run reads).
+  """
+  output_dir = check_folder_path(output_dir, flag)
+  if os.path.islink(output_dir):
+    raise InputError(f"{flag} {output_dir} is a symbolic link; name the folder itself")
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise InputError(f"{flag} exists and is not a folder: {output_dir}")
+  root = export_root_of(output_dir)
+  if root is not None:
+    raise InputError(f"{flag} {output_dir} is inside {root}, which holds exported models (TF "
+                     "Serving would take a folder there for a model version); pick a folder "
+                     "outside it")
+  for path in inputs:
+    if path and _is_inside(path, output_dir):
+      raise InputError(f"{flag} {output_dir} holds {path}, which this run reads; pick another "
+                       f"{flag}")
+  if os.path.isdir(output_dir) and os.listdir(output_dir):
+    why = foreign_content(output_dir)
+    if why:
+      raise InputError(f"{flag} {output_dir} {why}; pick a new or empty folder")
+  return output_dir
 
 
 @contextlib.contextmanager
-def published(output_dir, *, describe="results", flag="--output_dir"):
+def published(output_dir, *, describe="results", flag="--output_dir", inputs=()):
   """Yields a staging folder; on success it replaces `output_dir` in one atomic step.
 
-  `flag` is the command's name for the folder, used in its error lines.
+  `flag` is the command's name for the folder, used in its error lines; `inputs` are the files
+  the run reads (never inside the output folder).
 
-  `output_dir` must be absent, empty, or an earlier tfinpaint output (it has a MANIFEST.json):
-  it is replaced as a whole, so a reader sees the old run or the new one, never a mix. The
-  staging folder gets MANIFEST.json (every file, its size) last. One run at a time per folder
-  (a lock file `.<name>.lock` beside it). On any failure, or SIGTERM / SIGINT, the staging
-  folder is removed and `output_dir` is left as it was.
+  `output_dir` must be absent, empty, or an unchanged earlier tfinpaint output
+  (`check_output_dir`): it is replaced as a whole, so a reader sees the old run or the new one,
+  never a mix. The staging folder gets MANIFEST.json (tool, format, every file with its size and
+  SHA-256) last. One run at a time per folder (a lock file `.<name>.lock` beside it). On any
+  failure, or SIGTERM / SIGINT, the staging folder is removed and `output_dir` is left as it was.
   """
-  output_dir = os.path.abspath(os.path.expanduser(output_dir))
+  output_dir = check_output_dir(output_dir, flag=flag, inputs=inputs)
   parent, name = os.path.dirname(output_dir), os.path.basename(output_dir)
-  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-    raise InputError(f"{flag} exists and is not a folder: {output_dir}")
-  if os.path.isdir(output_dir) and os.listdir(output_dir) and not _is_ours(output_dir):
-    raise InputError(f"{flag} {output_dir} holds files tfinpaint did not write "
-                     f"(no {MANIFEST}); pick a new or empty folder")
   try:
     os.makedirs(parent, exist_ok=True)
     lock = open(os.path.join(parent, f".{name}.lock"), "a+")  # pylint: disable=consider-using-with
@@ -220,24 +373,23 @@ def published(output_dir, *, describe="results", flag="--output_dir"):
     with _signals_raise():
       try:
         stage = tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{name}-", dir=parent)
-        with open(os.path.join(stage, _OWNER), "w") as f:
-          f.write(str(os.getpid()))
+        with open(os.path.join(stage, _OWNER), "w", encoding="utf-8") as f:
+          json.dump(_owner_record(), f)
       except OSError as e:
         raise _os_error(e, output_dir) from None
       yield stage
       try:
         os.remove(os.path.join(stage, _OWNER))
-        files = {}
-        for dirpath, _, filenames in os.walk(stage):
-          for f in filenames:
-            p = os.path.join(dirpath, f)
-            files[os.path.relpath(p, stage)] = os.path.getsize(p)
         write_text(os.path.join(stage, MANIFEST), json.dumps(
-            dict(what=describe, written=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                 files=dict(sorted(files.items()))), indent=1) + "\n")
+            dict(tool=TOOL, format=MANIFEST_FORMAT, what=describe,
+                 written=time.strftime("%Y-%m-%dT%H:%M:%S%z"), files=_listing(stage)),
+            indent=1) + "\n")
         _chmod_tree(stage)
         old = None
         if os.path.exists(output_dir):
+          why = foreign_content(output_dir) if os.listdir(output_dir) else None
+          if why:  # changed while this run computed
+            raise InputError(f"{flag} {output_dir} {why}; nothing was replaced")
           old = tempfile.mkdtemp(prefix=f".old-{name}-", dir=parent)
           os.rename(output_dir, os.path.join(old, name))
         try:

@@ -6,8 +6,12 @@ goes through `to_signed` / `to_unit` so the two ranges never get mixed up.
 PNGs are written through tfinpaint.fileio (atomic, readable modes).
 """
 
+import contextlib
+import re
+import warnings
+
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from tfinpaint import fileio
 from tfinpaint.errors import InputError
@@ -26,21 +30,89 @@ def to_unit(x):
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F", "P")
 
 
-def read_image(path, channels=None):
+MAX_PIXELS = 64 * 1024 * 1024  # larger images are refused before they are decoded
+
+
+@contextlib.contextmanager
+def _opened(path, what="image"):
+  """The opened image file (header read, pixels not yet), with one-line errors.
+
+  Refuses, before decoding, an image of more than MAX_PIXELS pixels (a "decompression bomb"
+  declares a huge size in a small file).
+  """
+  try:
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      img = Image.open(path)
+  except FileNotFoundError:
+    raise InputError(f"no such {what} file: {path}") from None
+  except IsADirectoryError:
+    raise InputError(f"expected an {what} file, got a directory: {path}") from None
+  except Image.DecompressionBombError:
+    raise InputError(f"{what} {path} declares more than {MAX_PIXELS // 2**20} megapixels; "
+                     "tfinpaint does not decode images that large") from None
+  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    raise InputError(f"cannot read {what} {path}: {' '.join(str(e).split())}") from None
+  with img:
+    w, h = img.size
+    if w * h > MAX_PIXELS:
+      raise InputError(f"{what} {path} is {w}x{h} ({w * h / 1e6:.0f} megapixels); tfinpaint reads "
+                       f"images of up to {MAX_PIXELS // 2**20} megapixels")
+    yield img
+
+
+_ROTATED = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+
+
+def image_size(path, what="image"):
+  """(height, width) of an image file as read_image returns it (EXIF orientation applied)."""
+  with _opened(path, what) as img:
+    w, h = img.size
+    orientation = img.getexif().get(0x0112, 1)
+  return (w, h) if orientation in _ROTATED else (h, w)
+
+
+def _check_netpbm_maxval(path, raw):
+  """A binary PGM/PPM whose samples exceed its declared maximum is damaged (PIL would clip)."""
+  match = re.match(rb"P([56])\s+(?:#[^\n]*\s+)*(\d+)\s+(?:#[^\n]*\s+)*(\d+)\s+"
+                   rb"(?:#[^\n]*\s+)*(\d+)\s", raw)
+  if not match:
+    return
+  channels = 1 if match.group(1) == b"5" else 3
+  w, h, maxval = (int(g) for g in match.groups()[1:])
+  if maxval in (255, 65535) or not 0 < maxval < 65536:
+    return  # every sample fits (or PIL refuses the header itself)
+  dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
+  data = np.frombuffer(raw, dtype, count=min(w * h * channels,
+                                             (len(raw) - match.end()) // dtype.itemsize),
+                       offset=match.end())
+  if data.size and int(data.max()) > maxval:
+    raise InputError(f"image {path} has a sample of {int(data.max())}, above its declared "
+                     f"maximum {maxval} (a damaged PGM/PPM)")
+
+
+def read_image(path, channels=None, what="image"):
   """Reads any PIL-readable file (PNG, JPEG, PGM, TIFF, ...) as float32 HWC in [0, 1].
 
   8-bit images are divided by 255, 16-bit ones by 65535, 32-bit integer images by the largest
-  value of their bit depth that fits the data (255 or 65535), float images are taken as [0, 1]
-  (a float image outside [0, 1], or with NaN/Inf pixels, is refused). Palette images are
-  expanded; alpha is dropped.
+  value of their bit depth that fits the data (255 or 65535; values outside [0, 65535] are
+  refused), float images are taken as [0, 1] (a float image outside [0, 1], or with NaN/Inf
+  pixels, is refused). Palette images are expanded; alpha is dropped; the EXIF orientation is
+  applied (a phone photo comes out the way it is shown). A binary PGM/PPM with a sample above
+  its declared maximum, and an image of more than MAX_PIXELS pixels, are refused.
 
   Args:
     path: file to read.
     channels: 1 or 3 to convert, None to keep grey as 1 and colour as 3.
+    what: the file's role in error lines ("image", "mask").
   """
-  try:
-    with Image.open(path) as img:
+  with _opened(path, what) as img:
+    try:
+      if img.format == "PPM":
+        with open(path, "rb") as f:
+          _check_netpbm_maxval(path, f.read())
       img.load()
+      img = ImageOps.exif_transpose(img)
       mode = img.mode
       if channels is None:
         channels = 1 if mode in _GREY_MODES and not (mode == "P" and _palette_is_colour(img)) \
@@ -49,23 +121,25 @@ def read_image(path, channels=None):
         arr = np.asarray(img, dtype=np.float64)
         if mode == "F":
           if not np.isfinite(arr).all():
-            raise InputError(f"image {path} contains NaN or Inf pixels")
+            raise InputError(f"{what} {path} contains NaN or Inf pixels")
           if arr.min() < 0.0 or arr.max() > 1.0:
-            raise InputError(f"float image {path} has values outside [0, 1] "
+            raise InputError(f"float {what} {path} has values outside [0, 1] "
                              f"({arr.min():.4g} to {arr.max():.4g})")
         else:
+          if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise InputError(f"32-bit {what} {path} has values outside [0, 65535] "
+                             f"({arr.min():.0f} to {arr.max():.0f}); save it as 8 or 16 bits "
+                             "or as floats in [0, 1]")
           arr = arr / (255.0 if mode == "I" and arr.max() <= 255 else 65535.0)
         arr = arr.astype(np.float32)[..., None]
         if channels == 3:
           arr = np.repeat(arr, 3, axis=-1)
       else:
         arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), np.float32) / 255.0
-  except FileNotFoundError:
-    raise InputError(f"no such image file: {path}") from None
-  except IsADirectoryError:
-    raise InputError(f"expected an image file, got a directory: {path}") from None
-  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-    raise InputError(f"cannot read image {path}: {' '.join(str(e).split())}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+      if isinstance(e, InputError):
+        raise
+      raise InputError(f"cannot read {what} {path}: {' '.join(str(e).split())}") from None
   return arr.reshape(arr.shape[0], arr.shape[1], channels)
 
 

@@ -12,8 +12,10 @@ A run is planned as jobs (one method over one set of images), executed, and writ
     (`file,label`), else a leading "<label>_" in the file name, else -1 (try every label);
   * the method: a signature of an exported model (tfinpaint.methods) or a baseline;
   * outputs, published atomically (tfinpaint.fileio.published): per image the result at its
-    size and upscaled, its mask, a titled grid, results.csv, and the optimisation traces
-    (paper 003 Figure 6, paper 000 Figure 3) as charts.
+    size (inpainted/<name>.png) and upscaled (large/<name>.png), its mask (masks/<name>.png),
+    and for the run a titled grid, results.csv and the optimisation traces (paper 003 Figure 6,
+    paper 000 Figure 3) as charts. Per-image files live in their own folders and their names
+    are made unique, so no input's name can meet another's or a file of the run.
 
 With no --input, --model_dir or --method, both shipped models run on their samples and the grid
 shows them side by side: the project's default demo.
@@ -36,13 +38,16 @@ from tfinpaint import methods as methods_lib
 from tfinpaint import plots
 from tfinpaint import reports
 from tfinpaint import served
-from tfinpaint.errors import InputError
+from tfinpaint.errors import InputError, printable
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pbm", ".bmp", ".tif", ".tiff",
                     ".gif", ".webp")
 LABELS_FILE = "labels.csv"
 MAX_CURVES = 16  # gradient-norm curves drawn; the chart's title says when there are more
-LARGE = 128  # results smaller than this are also written upscaled (<name>_large.png)
+LARGE = 128  # results smaller than this are also written upscaled (large/<name>.png)
+# Per-image outputs: folder of each file kind (the run's own files sit beside these folders).
+INPAINTED, LARGE_DIR, MASKS = "inpainted", "large", "masks"
+NAME_BYTES = 100  # output names are cut to this many UTF-8 bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +123,7 @@ class Job:
   labels: np.ndarray | None  # what the method is asked for (-1 = try all), if it takes labels
   true_labels: np.ndarray | None  # known ground-truth labels (shipped samples)
   notes: list = dataclasses.field(default_factory=list)
+  reads: list = dataclasses.field(default_factory=list)  # files the job reads (inputs, masks)
 
 
 # ----------------------------------------------------------------------------- models and inputs
@@ -146,13 +152,34 @@ def expand_paths(spec, what):
   return paths
 
 
+def _safe_name(stem):
+  """A file stem as an output name: letters, digits, '.', '-' and '_' kept, the rest '_'; no
+  leading '.'; at most NAME_BYTES bytes of UTF-8."""
+  name = re.sub(r"[^\w.-]+", "_", stem).lstrip(".") or "image"
+  while len(name.encode("utf-8")) > NAME_BYTES:
+    name = name[:-1]
+  return name
+
+
 def unique_names(paths):
-  """File stems, made unique (a/x.png, b/x.png -> x, x_2)."""
-  seen, names = {}, []
-  for p in paths:
-    stem = os.path.splitext(os.path.basename(p))[0]
-    seen[stem] = seen.get(stem, 0) + 1
-    names.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+  """Output names of the inputs, unique by construction (compared case-insensitively).
+
+  The first input of a stem keeps it; a later one gets the first free "<stem>_<k>" that no input
+  has as its own stem (a/x.png, b/x.jpg, c/x_2.png -> x, x_3, x_2).
+  """
+  return _unique([os.path.splitext(os.path.basename(p))[0] for p in paths])
+
+
+def _unique(stems):
+  stems = [_safe_name(s) for s in stems]
+  taken, used, names = {s.lower() for s in stems}, set(), []
+  for stem in stems:
+    name, k = stem, 1
+    while name.lower() in used or (k > 1 and name.lower() in taken):
+      k += 1
+      name = f"{stem}_{k}"
+    used.add(name.lower())
+    names.append(name)
   return names
 
 
@@ -189,6 +216,77 @@ def samples_for(model, shape, count=None):
   return pixels[:n].astype(np.float32), labels[:n], names, notes
 
 
+def _label_bounds():
+  meta = {f.name: f.metadata for f in dataclasses.fields(Settings)}["label"]
+  return meta["low"], meta["high"]
+
+
+def _label_value(text):
+  """An integer label from its text ("3", "+3", "-1", "3.0"), or None if it is not one."""
+  match = re.fullmatch(r"\s*([+-]?[0-9]+)(?:\.0*)?\s*", text)
+  return int(match.group(1)) if match else None
+
+
+def read_labels_file(path):
+  """{file name: label} of a labels CSV: rows `file,label` (a header row is allowed).
+
+  Read with the csv module: UTF-8 with or without a BOM, and the delimiter sniffed among ",",
+  ";", tab and "|". A row that is not `file,label` with an integer label in the range of
+  --label, or a file given two labels, is refused with its line number: nothing is ignored.
+  """
+  try:
+    with open(path, "rb") as f:
+      raw = f.read()
+  except IsADirectoryError:
+    raise InputError(f"labels file {printable(path)} is a folder") from None
+  except OSError as e:
+    raise InputError(f"cannot read labels file {printable(path)}: {e.strerror}") from None
+  shown = printable(path)
+  if b"\0" in raw[:65536]:
+    raise InputError(f"labels file {shown} is not a text file (expected CSV rows file,label)")
+  try:
+    text = raw.decode("utf-8-sig")
+  except UnicodeDecodeError as e:
+    line = raw[:e.start].count(b"\n") + 1
+    raise InputError(f"labels file {shown} is not UTF-8 text (line {line}); save it as "
+                     "UTF-8") from None
+  try:
+    dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
+  except csv.Error:
+    dialect = csv.excel
+  low, high = _label_bounds()
+  table, first = {}, True
+  try:
+    rows = list(csv.reader(io.StringIO(text, newline=""), dialect))
+  except csv.Error as e:
+    raise InputError(f"labels file {shown} is not CSV: {e}") from None
+  for line, row in enumerate(rows, 1):
+    cells = [c.strip() for c in row]
+    if not any(cells):
+      continue
+    header, first = first, False
+    if len(cells) < 2 or not cells[0]:
+      raise InputError(f"labels file {shown} line {line}: expected file,label, got "
+                       f"{printable(','.join(row))!r}")
+    label = _label_value(cells[1])
+    if label is None:
+      if header and not cells[0].lower().endswith(IMAGE_EXTENSIONS):
+        continue  # a header row such as "file,label"
+      raise InputError(f"labels file {shown} line {line}: label {printable(cells[1])!r} is not "
+                       "an integer")
+    if not low <= label <= high:
+      raise InputError(f"labels file {shown} line {line}: label {label} is outside "
+                       f"[{low}, {high}]")
+    name = os.path.basename(cells[0])
+    if table.get(name, label) != label:
+      raise InputError(f"labels file {shown} line {line}: {printable(name)} has two labels, "
+                       f"{table[name]} and {label}")
+    table[name] = label
+  if not table:
+    raise InputError(f"labels file {shown} has no file,label row")
+  return table
+
+
 def labels_from_files(paths, labels_file=None):
   """Per-image labels from a CSV (file,label) or a leading "<label>_" in the file name.
 
@@ -200,26 +298,28 @@ def labels_from_files(paths, labels_file=None):
     candidate = os.path.join(os.path.dirname(paths[0]), LABELS_FILE)
     csv_path = candidate if os.path.isfile(candidate) else None
   if csv_path is not None:
-    try:
-      with open(csv_path, newline="") as f:
-        for row in csv.reader(f):
-          if len(row) >= 2 and row[1].strip().lstrip("-").isdigit():
-            table[os.path.basename(row[0].strip())] = int(row[1])
-    except OSError as e:
-      raise InputError(f"cannot read labels file {csv_path}: {e.strerror}") from None
+    table = read_labels_file(csv_path)
+  low, high = _label_bounds()
   labels = []
   for p in paths:
     name = os.path.basename(p)
-    match = re.match(r"(\d+)_", name)
-    labels.append(table.get(name, int(match.group(1)) if match else -1))
+    label = table.get(name)
+    match = re.match(r"([0-9]+)_", name)
+    if label is None and match:
+      label = int(match.group(1))
+      if label > high:
+        raise InputError(f"{printable(name)} starts with label {label}, outside [{low}, "
+                         f"{high}]; rename it or pass --label or --labels_file")
+    labels.append(-1 if label is None else label)
   if all(l == -1 for l in labels):
     return None, None
-  source = f"labels from {csv_path}" if table else "labels from file names (<label>_...)"
+  source = f"labels from {printable(csv_path)}" if table else \
+      "labels from file names (<label>_...)"
   return np.asarray(labels, np.int32), source
 
 
 def masks_for(settings, images, paths):
-  """One [H, W, 1] mask per image (1 = known) and the mask's name."""
+  """One [H, W, 1] mask per image (1 = known), the mask's name and the mask files read."""
   n, h, w = images.shape[:3]
   if settings.mask_file and settings.mask_files:
     raise InputError("pass either --mask_file or --mask_files, not both")
@@ -238,9 +338,9 @@ def masks_for(settings, images, paths):
     out = []
     for path, mask_path in zip(paths, files):
       out.append(masks_lib.read_mask_file(mask_path, h, w, image_path=path))
-    return np.stack(out), "file"
+    return np.stack(out), "file", sorted(set(files))
   return masks_lib.make(settings.mask, n, h, w, seed=settings.seed, ratio=settings.mask_ratio), \
-      settings.mask
+      settings.mask, []
 
 
 def _models_and_method(settings, given=None):
@@ -287,20 +387,23 @@ def plan(settings, models=None):
   for model, method in pairs:
     shape = model.image_shape if model is not None else None
     notes = []
+    for name in ("label", "labels_file"):
+      if getattr(settings, name) is not None and "label" not in method.inputs:
+        raise InputError(f"--{name}: method {method.name} takes no label")
+    file_labels = label_note = None
     if settings.input is None:
       x, true_labels, names, notes = samples_for(model, shape, settings.num_images)
-      paths, sources = [None] * len(x), ["shipped sample"] * len(x)
+      paths, sources, reads = [None] * len(x), ["shipped sample"] * len(x), []
       file_labels = true_labels
       label_note = "true labels of the shipped samples"
     else:
       paths = expand_paths(settings.input, "input")[:settings.num_images or None]
       x, notes = read_inputs(paths, shape, settings.resize)
-      names, sources, true_labels = unique_names(paths), list(paths), None
-      file_labels, label_note = labels_from_files(paths, settings.labels_file)
+      names, sources, true_labels = unique_names(paths), [printable(p) for p in paths], None
+      reads = list(paths) + ([settings.labels_file] if settings.labels_file else [])
+      if "label" in method.inputs and settings.label is None:
+        file_labels, label_note = labels_from_files(paths, settings.labels_file)
     labels = None
-    for name in ("label", "labels_file"):
-      if getattr(settings, name) is not None and "label" not in method.inputs:
-        raise InputError(f"--{name}: method {method.name} takes no label")
     if method.name == "illumination" and (settings.mask != "center" or settings.mask_file or
                                           settings.mask_files):
       raise InputError("the illumination method makes its own mask from the threshold; drop "
@@ -314,12 +417,12 @@ def plan(settings, models=None):
         labels, label_note = np.full(len(x), -1, np.int32), "no labels known: trying every label"
       notes.append(label_note + (" (-1 = try every label)" if settings.label == -1 else ""))
     if method.name == "illumination":
-      masks, mask_name = None, "illumination"
+      masks, mask_name, mask_files = None, "illumination", []
     else:
-      masks, mask_name = masks_for(settings, x, paths)
+      masks, mask_name, mask_files = masks_for(settings, x, paths)
     title = method.name if model is None else f"{model.name}: {method.name}"
     jobs.append(Job(title, method, x, names, sources, masks, mask_name, labels, true_labels,
-                    notes))
+                    notes, reads + mask_files))
   return jobs
 
 
@@ -401,18 +504,18 @@ def write(stage, jobs, outs, grid_scale=None):
   Returns (written file names relative to stage, all table rows).
   """
   written, all_rows, panels = [], [], []
-  for job, out in zip(jobs, outs):
-    sub = "" if len(jobs) == 1 else re.sub(r"[^A-Za-z0-9_.-]+", "_", job.title)
+  subs = [""] if len(jobs) == 1 else _unique([job.title for job in jobs])
+  for job, out, sub in zip(jobs, outs, subs):
     folder = os.path.join(stage, sub)
     unit = images_lib.to_unit(out["inpainted"])
     h, w = unit.shape[1:3]
     scale = max(1, int(np.ceil(LARGE / max(h, w))))
     for i, name in enumerate(job.names):
-      images_lib.write_png(os.path.join(folder, f"{name}.png"), unit[i])
+      images_lib.write_png(os.path.join(folder, INPAINTED, f"{name}.png"), unit[i])
       if scale > 1:
         big = unit[i].repeat(scale, axis=0).repeat(scale, axis=1)
-        images_lib.write_png(os.path.join(folder, f"{name}_large.png"), big)
-      masks_lib.write_mask_file(os.path.join(folder, f"{name}_mask.png"), job.masks[i])
+        images_lib.write_png(os.path.join(folder, LARGE_DIR, f"{name}.png"), big)
+      masks_lib.write_mask_file(os.path.join(folder, MASKS, f"{name}.png"), job.masks[i])
     rows = _rows(job, out)
     all_rows += rows
     for file_name, chart in _charts(job, out).items():
@@ -433,6 +536,8 @@ def run(settings, options=None, log=print, models=None):
   every request of a learned method, with the run's seed. Returns (output_dir, written files,
   rows)."""
   jobs = plan(settings, models)
+  reads = [p for job in jobs for p in job.reads]
+  fileio.check_output_dir(settings.output_dir, inputs=reads)  # before minutes of work
   outs = []
   for job in jobs:
     log(f"inpainting {len(job.names)} image(s) with {job.title}, mask {job.mask_name}")
@@ -442,6 +547,7 @@ def run(settings, options=None, log=print, models=None):
     if job.method.learned and "seed" in job.method.options:
       sent["seed"] = settings.seed
     outs.append(execute(job, sent, settings.illumination_threshold))
-  with fileio.published(settings.output_dir, describe="bin.inpaint results") as stage:
+  with fileio.published(settings.output_dir, describe="bin.inpaint results",
+                        inputs=reads) as stage:
     written, rows = write(stage, jobs, outs, settings.grid_scale)
   return settings.output_dir, written, rows

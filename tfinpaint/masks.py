@@ -95,15 +95,10 @@ def read_mask_file(path, height, width, image_path=None):
   """
   height = _positive_int("height", height)
   width = _positive_int("width", width)
-  arr = images.read_image(path)  # InputError for missing / corrupt files.
+  arr = images.read_image(path, what="mask")  # InputError for missing / corrupt files.
   hole = np.any(arr > 0.0, axis=-1)
   if image_path is not None:
-    from PIL import Image as _Image  # pylint: disable=g-import-not-at-top
-    try:
-      with _Image.open(image_path) as img:
-        want = (img.size[1], img.size[0])
-    except OSError as e:
-      raise InputError(f"cannot read image {image_path}: {e}") from None
+    want = images.image_size(image_path)
     if hole.shape != want:
       raise InputError(f"mask {path} is {hole.shape[1]}x{hole.shape[0]} but image {image_path} "
                        f"is {want[1]}x{want[0]} (width x height)")

@@ -113,6 +113,7 @@ def export_model(experiment, log=print):
   e, x = experiment, experiment.export
   if not x.export_dir:
     raise InputError("the experiment names no export folder: set --config.export.export_dir")
+  fileio.check_folder_path(x.export_dir, "--config.export.export_dir")
   if e.request is None:
     return _export_judge(e, log)
   cls = base.for_config(e.request)

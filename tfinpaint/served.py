@@ -80,7 +80,9 @@ def _shape_text(shape):
 def error_message(e):
   """The project's one-line message inside a TF InvalidArgument, else TF's first line."""
   text = getattr(e, "message", str(e))
-  match = re.search(r"assertion failed: \[([^\]]*)\]", text)
+  # The message may itself hold brackets ("image values must be in [0, 1]"): it ends at the
+  # "]" that the Assert's next printed item (" [") or the end of its line follows.
+  match = re.search(r"assertion failed: \[(.*?)\](?= \[|\s*$|\n)", text, re.MULTILINE)
   return match.group(1) if match else text.strip().splitlines()[0]
 
 

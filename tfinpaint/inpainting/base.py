@@ -369,18 +369,22 @@ def _served_function(inpainter, sig):
   return served
 
 
-def in_blocks(fn, rows, fillers, block, output_signature, parallel_iterations=2):
+def in_blocks(fn, rows, fillers, block, output_signature, sentinels=1, parallel_iterations=2):
   """Runs `fn` on fixed-size blocks of rows, so a row's arithmetic never depends on its batch.
 
   Why: CPU kernels (Eigen's and oneDNN's convolutions and matrix products) pick their blocking,
   and so their order of summation, from the batch size; the difference is one rounding, and a
   few hundred steps of a non-convex descent turn it into another fill. Every descent therefore
-  runs on blocks of exactly `block` rows: the request's rows, then filler rows (that inpaint
-  nothing) up to a multiple of `block`. TF Serving batches requests of several clients
-  together; with this, a client's result does not depend on its companions in a block. It
-  still depends on its position in the block (issue 23): on the shipped digits model, the last
-  row of a full block differs from the same image as row 0 in 183 of 784 pixels, by up to
-  0.0065.
+  runs on blocks of exactly `block` rows. TF Serving batches requests of several clients
+  together; with this, a client's result does not depend on its companions in a block.
+
+  The last `sentinels` rows of every block are fillers, never a request's rows: Eigen's
+  kernels compute the last elements of an output with their tail code, whose rounding differs
+  (issue 23: on the shipped digits model, an image as the last row of a block differed from the
+  same image as row 0 in 183 of 784 pixels after 300 steps, while every other position gave row
+  0's bits; a network with small deep layers has a tail longer than one row). So
+  `block - sentinels` request rows go in each block, and each is computed as if it were alone:
+  its position in its block and its companions change nothing.
 
   Args:
     fn: block -> dict of tensors with leading dimension `block` (a tuple of tensors of the
@@ -389,19 +393,27 @@ def in_blocks(fn, rows, fillers, block, output_signature, parallel_iterations=2)
     fillers: one python scalar per tensor of `rows`, the value of filler rows.
     block: rows per block.
     output_signature: dict of tf.TensorSpec of fn's outputs (leading dimension `block`).
+    sentinels: filler rows at the end of every block (at most block - 1: a block of one row
+      has one position, so nothing to absorb).
     parallel_iterations: blocks in flight at once.
   Returns:
     fn's outputs for the R rows, concatenated (the filler rows dropped).
   """
+  if sentinels < 0 or block < 1:
+    raise ValueError(f"need sentinels >= 0 and block >= 1, got {sentinels} and {block}")
+  per = block - min(sentinels, block - 1)  # request rows per block
   count = tf.shape(rows[0])[0]
-  blocks = (count + block - 1) // block
-  pad = blocks * block - count
+  blocks = (count + per - 1) // per
+  pad = blocks * per - count
 
   def split(x, filler):
     shape = tf.shape(x)
     static = x.shape[1:]
     x = tf.concat([x, tf.fill(tf.concat([[pad], shape[1:]], 0), tf.cast(filler, x.dtype))], 0)
-    x = tf.reshape(x, tf.concat([[blocks, block], shape[1:]], 0))
+    x = tf.reshape(x, tf.concat([[blocks, per], shape[1:]], 0))
+    if per < block:  # the sentinel rows
+      x = tf.concat([x, tf.fill(tf.concat([[blocks, block - per], shape[1:]], 0),
+                                tf.cast(filler, x.dtype))], 1)
     x.set_shape([None, block] + static.as_list())
     return x
 
@@ -411,7 +423,7 @@ def in_blocks(fn, rows, fillers, block, output_signature, parallel_iterations=2)
 
   def join(y):
     shape = tf.shape(y)
-    return tf.reshape(y, tf.concat([[blocks * block], shape[2:]], 0))[:count]
+    return tf.reshape(y[:, :per], tf.concat([[blocks * per], shape[2:]], 0))[:count]
 
   return {k: join(v) for k, v in out.items()}
 

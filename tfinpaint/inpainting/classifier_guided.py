@@ -87,10 +87,15 @@ class ClassifierConfig(config.Config):
   diffusion_iterations: int = config.field(100, help="Jacobi sweeps per pyramid level of the "
                                            "diffusion start", low=1, high=10**4)
   block_rows: int = config.field(16, help="rows per fixed-size block of the descent, so that "
-                                 "results do not depend on the batch (except a row's position "
-                                 "in its block: issue 23); a single image pays for a whole "
+                                 "results do not depend on the batch (the last row of each block "
+                                 "is a filler, base.in_blocks); a single image pays for a whole "
                                  "block (smaller blocks answer one image faster, larger ones "
                                  "batches)", low=1, high=1024)
+  block_fillers: int = config.field(1, help="filler rows at the end of every block: the "
+                                    "kernels' tail arithmetic falls on them, so a request row "
+                                    "computes the same bits at every position (issue 23); at most "
+                                    "block_rows - 1 are used",
+                                    low=0, high=1023)
 
   def __post_init__(self):
     super().__post_init__()
@@ -290,7 +295,8 @@ class ClassifierInpainter(base.Inpainter):
                      snapshots=tf.TensorSpec([block, None, h, w, c], f32))
     # Filler rows: nothing to fill (mask all known), so they converge at once.
     return base.in_blocks(lambda rows: self._descend_block(*rows, opts), (image, mask, label),
-                          (0.0, 1.0, 0), block, signature)
+                          (0.0, 1.0, 0), block, signature,
+                          sentinels=self.config.block_fillers)
 
   def _descend_block(self, image, mask, label, opts):
     """Projected gradient descent on one block of rows; see the module docstring."""

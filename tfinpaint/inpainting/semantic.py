@@ -100,8 +100,13 @@ class SemanticConfig(config.Config):
                                            "above which the boundary rule applies", low=0.0,
                                            high=1.0)
   block_rows: int = config.field(8, help="rows (images x starts) per block of the search, so "
-                                 "that results do not depend on the batch (except a row's "
-                                 "position in its block: issue 23)", low=1, high=1024)
+                                 "that results do not depend on the batch (the last row of each "
+                                 "block is a filler, base.in_blocks)", low=1, high=1024)
+  block_fillers: int = config.field(2, help="filler rows at the end of every block: the "
+                                    "kernels' tail arithmetic falls on them, so a request row "
+                                    "computes the same bits at every position (issue 23); at most "
+                                    "block_rows - 1 are used",
+                                    low=0, high=1023)
 
   def __post_init__(self):
     super().__post_init__()
@@ -390,7 +395,8 @@ class SemanticInpainter(base.Inpainter):
     # Filler rows have nothing to fill (mask all known).
     rows = base.in_blocks(lambda blk: self._search_block(*blk, opts, preset),
                           (_rows(image, s), _rows(mask, s), self.starts(n, opts)),
-                          (0.0, 1.0, 0.0), block, signature)
+                          (0.0, 1.0, 0.0), block, signature,
+                          sentinels=self.config.block_fillers)
     # Per image, the start with the lowest final objective.
     best = tf.argmin(tf.reshape(rows["objective"], tf.stack([n, s])), axis=1,
                      output_type=tf.int32)

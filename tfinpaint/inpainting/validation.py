@@ -8,6 +8,14 @@ defined for any input (no check ever runs an op that could itself fail on bad in
 outputs are computed only in the branch of a tf.cond where all hold, so the message is always
 about the first real problem whatever order the runtime runs the ops in.
 
+Neither TF Serving nor a signature called through tf.saved_model.load checks a fed tensor
+against the declared shape, but Grappler optimises the graph as if it did: with a label
+declared [None], `Rank(label)` folds to 1 and a reshape to [-1] is dropped, so a [2, 1] label
+would get past its check and fail later with TensorFlow's own words. Every request tensor
+therefore first goes through `opaque` (SerializeTensor / ParseTensor: a copy whose shape no
+optimiser knows); the checks see only what came, and the validated tensors get their declared
+shapes back by a reshape inside the guarded branch.
+
 Conventions (README, "Serving"):
   * image [N, H, W, C] float in [0, 1]; mask [N, H, W, 1] in [0, 1], >= 0.5 = known;
     label int32 [N] in [-1, K) (-1 = try every label);
@@ -32,6 +40,12 @@ def _shape(x, rank):
   return tf.concat([tf.raw_ops.Shape(input=x), tf.fill([rank], -1)], axis=0)[:rank]
 
 
+def opaque(x, dtype):
+  """`x` as `dtype` with no static shape: a copy whose shape only the runtime knows."""
+  x = tf.convert_to_tensor(x, dtype)
+  return tf.raw_ops.ParseTensor(serialized=tf.raw_ops.SerializeTensor(tensor=x), out_type=dtype)
+
+
 def guard(checks, outputs, details=()):
   """Returns `outputs()` if every check holds, else fails with the first failing message.
 
@@ -48,9 +62,13 @@ def guard(checks, outputs, details=()):
   all_ok = tf.reduce_all(tf.stack([ok for ok, _ in checks]))
 
   def fail():
+    # Empty outputs of the declared dtypes and ranks, made from nothing the request sent (the
+    # ops `outputs()` builds here only tell their static shapes; nothing uses them, so they are
+    # pruned and cannot fail before the Assert does).
+    specs = tf.nest.map_structure(lambda t: tf.TensorSpec(
+        [0 if d is None else d for d in t.shape], t.dtype), outputs())
     with tf.control_dependencies([tf.debugging.Assert(False, [message, *details], summarize=8)]):
-      return tf.nest.map_structure(lambda t: tf.zeros_like(t)[:0] if t.shape.rank else
-                                   tf.zeros_like(t), outputs())
+      return tf.nest.map_structure(lambda spec: tf.zeros(spec.shape, spec.dtype), specs)
 
   return tf.cond(all_ok, outputs, fail)
 
@@ -77,7 +95,12 @@ def check_request(inputs, options, sig, image_shape, num_classes=None):
   """
   h, w, c = (int(d) for d in image_shape)
   checks, details = [], []
-  image = tf.convert_to_tensor(inputs["image"], tf.float32)
+  dtypes = {"label": tf.int32}
+  dtypes.update({o.name: o.dtype for o in sig.options})
+  dtypes.update({s.name: s.dtype for s in sig.inputs})
+  inputs = {k: opaque(v, dtypes.get(k, tf.float32)) for k, v in inputs.items()}
+  options = {k: opaque(v, dtypes[k]) for k, v in options.items()}
+  image = inputs["image"]
   n = _shape(image, 4)[0]
   checks.append((tf.equal(tf.raw_ops.Rank(input=image), 4),
                  "image must have rank 4 [batch, height, width, channels]"))
@@ -86,7 +109,7 @@ def check_request(inputs, options, sig, image_shape, num_classes=None):
   details += ["image shape:", tf.raw_ops.Shape(input=image)]
   mask = None
   if "mask" in inputs:
-    mask = tf.convert_to_tensor(inputs["mask"], tf.float32)
+    mask = inputs["mask"]
     mshape = _shape(mask, 4)
     checks += [
         (tf.equal(tf.raw_ops.Rank(input=mask), 4), "mask must have rank 4 [batch, height, width, 1]"),
@@ -97,7 +120,7 @@ def check_request(inputs, options, sig, image_shape, num_classes=None):
     details += ["mask shape:", tf.raw_ops.Shape(input=mask)]
   label = None
   if "label" in inputs:
-    label = tf.convert_to_tensor(inputs["label"], tf.int32)
+    label = inputs["label"]
     checks += [(tf.equal(tf.raw_ops.Rank(input=label), 1), "label must have rank 1 [batch]"),
                (tf.equal(tf.raw_ops.Size(input=label), n), "label must have one entry per image")]
     details += ["label shape:", tf.raw_ops.Shape(input=label)]
@@ -122,12 +145,12 @@ def check_request(inputs, options, sig, image_shape, num_classes=None):
     high = getattr(option, "high", None)
     if option is not None and option.clamp:
       continue
+    # The bounds are compared in the dtype the request sends: a documented limit such as
+    # step_size >= 1e-6 must admit float32(1e-6), which is a little below the float64 1e-6.
     if low is not None:
-      checks.append((_all(tf.cast(value, tf.float64) >= low),
-                     f"{name} must be >= {low:g}"))
+      checks.append((_all(value >= tf.cast(low, value.dtype)), f"{name} must be >= {low:g}"))
     if high is not None:
-      checks.append((_all(tf.cast(value, tf.float64) <= high),
-                     f"{name} must be <= {high:g}"))
+      checks.append((_all(value <= tf.cast(high, value.dtype)), f"{name} must be <= {high:g}"))
   for name, value in scalars.items():
     if name == "threshold":
       checks.append((_all((value > 0.0) & (value <= 1.0)), "threshold must be in (0, 1]"))
