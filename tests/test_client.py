@@ -45,6 +45,9 @@ class _Server(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
 
   def _answer(self, kind):
+    if callable(self.server.answers[kind]):  # it writes the whole answer itself
+      self.server.answers[kind](self)
+      return
     status, content_type, body = self.server.answers[kind]
     if callable(body):
       body = body(self)
@@ -157,3 +160,24 @@ def test_a_good_answer_is_written(server, tmp_path):
 def test_bad_server_addresses_are_one_line(address, message):
   with pytest.raises(InputError, match=message):
     client.server_url(address)
+
+
+def test_a_trickling_answer_meets_the_timeout(server, tmp_path):
+  import time  # pylint: disable=g-import-not-at-top
+  def trickle(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Type", JSON)
+    handler.send_header("Content-Length", "100000")
+    handler.end_headers()
+    for _ in range(40):  # 1 byte every 0.25 s: each read returns in time, the whole never does
+      handler.wfile.write(b" ")
+      handler.wfile.flush()
+      time.sleep(0.25)
+    return None
+  write_png(tmp_path / "a.png", np.full((16, 16, 1), 0.5))
+  server.answers = {"metadata": (200, JSON, server.metadata), "predict": trickle}
+  start = time.monotonic()
+  with pytest.raises(InputError, match="did not finish its answer within --timeout"):
+    run_main("client", ["--model=tiny", f"--server={server.address}", "--label=1", "--timeout=2",
+                        f"--input={tmp_path / 'a.png'}", f"--output_dir={tmp_path / 'out'}"])
+  assert time.monotonic() - start < 8

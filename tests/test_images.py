@@ -99,3 +99,11 @@ def test_exif_orientation_is_applied(tmp_path):
   got = images.read_image(str(tmp_path / "phone.jpg"))
   assert got.shape == (10, 6, 1) and images.image_size(str(tmp_path / "phone.jpg")) == (10, 6)
   assert got[:, -1, 0].mean() > 0.9 and got[:, 0, 0].mean() < 0.1  # the top row is now right
+
+
+@pytest.mark.parametrize("name", ["anim.gif", "pages.tif"])
+def test_files_of_several_frames_are_refused(tmp_path, name):
+  frames = [Image.fromarray(np.full((8, 8), v, np.uint8)) for v in (0, 128, 255)]
+  frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:])
+  with pytest.raises(InputError, match=f"{name} holds 3 frames or pages"):
+    images.read_image(str(tmp_path / name))

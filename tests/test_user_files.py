@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.test_cli import REPO, run_cli, run_main, write_png
-from tfinpaint import fileio, inpaint
+from tfinpaint import fileio, inpaint, labels
 from tfinpaint.errors import InputError
 
 pytest.importorskip("cv2")  # the telea baseline
@@ -98,8 +98,8 @@ def _write(path, seed=0):
 def test_labels_csv_dialects(tmp_path, text, expected):
   paths = [str(_write(tmp_path / "a.png")), str(_write(tmp_path / "b.png", 1))]
   (tmp_path / "labels.csv").write_bytes(text.encode("utf-8"))
-  labels, source = inpaint.labels_from_files(paths)
-  assert labels.tolist() == expected and "labels.csv" in source
+  found, source = labels.from_files(paths)
+  assert found.tolist() == expected and "labels.csv" in source
 
 
 @pytest.mark.parametrize("content, message", [
@@ -118,14 +118,14 @@ def test_bad_labels_files_are_refused_with_the_row(tmp_path, content, message):
   (tmp_path / "labels.csv").write_bytes(content)
   with pytest.raises(InputError, match="labels file .*" + message.replace("(", r"\(").replace(
       ")", r"\)").replace(".", r"\.")):
-    inpaint.labels_from_files(paths)
+    labels.from_files(paths)
 
 
 def test_label_prefixes_out_of_range_are_refused_and_ignored_without_labels(tmp_path):
   path = str(_write(tmp_path / "99999999999_x.png"))
   with pytest.raises(InputError, match="starts with label 99999999999"):
-    inpaint.labels_from_files([path])
-  assert inpaint.labels_from_files([str(_write(tmp_path / "7_x.png"))])[0].tolist() == [7]
+    labels.from_files([path])
+  assert labels.from_files([str(_write(tmp_path / "7_x.png"))])[0].tolist() == [7]
   # A method without labels never reads them: a date-like prefix is just a name.
   _inpaint(tmp_path, f"--input={path}", f"--output_dir={tmp_path / 'out'}")
   assert os.listdir(tmp_path / "out" / inpaint.INPAINTED) == ["99999999999_x.png"]

@@ -92,7 +92,9 @@ def _read(response, deadline, where):
   while True:
     if time.monotonic() > deadline:
       raise InputError(f"{where}: the server did not finish its answer within --timeout")
-    chunk = response.read(1 << 20)
+    # read1 returns what has arrived (up to 64 KiB) instead of waiting for a full chunk, so
+    # a server that trickles its answer still meets the deadline.
+    chunk = getattr(response, "read1", response.read)(1 << 16)
     if not chunk:
       return b"".join(chunks)
     size += len(chunk)

@@ -54,6 +54,10 @@ def _opened(path, what="image"):
   except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
     raise InputError(f"cannot read {what} {path}: {' '.join(str(e).split())}") from None
   with img:
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+      raise InputError(f"{what} {path} holds {frames} frames or pages; tfinpaint inpaints one "
+                       "image: save the one you want as its own file")
     w, h = img.size
     if w * h > MAX_PIXELS:
       raise InputError(f"{what} {path} is {w}x{h} ({w * h / 1e6:.0f} megapixels); tfinpaint reads "

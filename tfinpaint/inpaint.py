@@ -33,6 +33,7 @@ from tfinpaint import config
 from tfinpaint import evaluation
 from tfinpaint import fileio
 from tfinpaint import images as images_lib
+from tfinpaint import labels as labels_lib
 from tfinpaint import masks as masks_lib
 from tfinpaint import methods as methods_lib
 from tfinpaint import plots
@@ -42,7 +43,6 @@ from tfinpaint.errors import InputError, printable
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pbm", ".bmp", ".tif", ".tiff",
                     ".gif", ".webp")
-LABELS_FILE = "labels.csv"
 MAX_CURVES = 16  # gradient-norm curves drawn; the chart's title says when there are more
 LARGE = 128  # results smaller than this are also written upscaled (large/<name>.png)
 # Per-image outputs: folder of each file kind (the run's own files sit beside these folders).
@@ -84,7 +84,8 @@ class Settings(config.Config):
   label: int | None = config.field(
       None, help="methods that take labels: the label every fill should have; -1 = try every "
       "label, lowest energy wins (paper 003, 4.4.3); default: the images' known labels "
-      "(shipped samples, labels_file, '<label>_' file names), else -1", low=-1, high=10**6)
+      "(shipped samples, labels_file, '<label>_' file names), else -1", low=labels_lib.LOW,
+      high=labels_lib.HIGH)
   labels_file: str | None = config.field(None, help="CSV of file name,label for the inputs")
   illumination_threshold: float | None = config.field(
       None, help="illumination mode (paper 003, 4.4.2): every pixel darker than this value is "
@@ -216,108 +217,6 @@ def samples_for(model, shape, count=None):
   return pixels[:n].astype(np.float32), labels[:n], names, notes
 
 
-def _label_bounds():
-  meta = {f.name: f.metadata for f in dataclasses.fields(Settings)}["label"]
-  return meta["low"], meta["high"]
-
-
-def _label_value(text):
-  """An integer label from its text ("3", "+3", "-1", "3.0"), or None if it is not one."""
-  match = re.fullmatch(r"\s*([+-]?[0-9]+)(?:\.0*)?\s*", text)
-  return int(match.group(1)) if match else None
-
-
-def read_labels_file(path):
-  """{file name: label} of a labels CSV: rows `file,label` (a header row is allowed).
-
-  Read with the csv module: UTF-8 with or without a BOM, and the delimiter sniffed among ",",
-  ";", tab and "|". A row that is not `file,label` with an integer label in the range of
-  --label, or a file given two labels, is refused with its line number: nothing is ignored.
-  """
-  try:
-    with open(path, "rb") as f:
-      raw = f.read()
-  except IsADirectoryError:
-    raise InputError(f"labels file {printable(path)} is a folder") from None
-  except OSError as e:
-    raise InputError(f"cannot read labels file {printable(path)}: {e.strerror}") from None
-  shown = printable(path)
-  if b"\0" in raw[:65536]:
-    raise InputError(f"labels file {shown} is not a text file (expected CSV rows file,label)")
-  try:
-    text = raw.decode("utf-8-sig")
-  except UnicodeDecodeError as e:
-    line = raw[:e.start].count(b"\n") + 1
-    raise InputError(f"labels file {shown} is not UTF-8 text (line {line}); save it as "
-                     "UTF-8") from None
-  try:
-    dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
-  except csv.Error:
-    dialect = csv.excel
-  low, high = _label_bounds()
-  table, first = {}, True
-  try:
-    rows = list(csv.reader(io.StringIO(text, newline=""), dialect))
-  except csv.Error as e:
-    raise InputError(f"labels file {shown} is not CSV: {e}") from None
-  for line, row in enumerate(rows, 1):
-    cells = [c.strip() for c in row]
-    if not any(cells):
-      continue
-    header, first = first, False
-    if len(cells) < 2 or not cells[0]:
-      raise InputError(f"labels file {shown} line {line}: expected file,label, got "
-                       f"{printable(','.join(row))!r}")
-    label = _label_value(cells[1])
-    if label is None:
-      if header and not cells[0].lower().endswith(IMAGE_EXTENSIONS):
-        continue  # a header row such as "file,label"
-      raise InputError(f"labels file {shown} line {line}: label {printable(cells[1])!r} is not "
-                       "an integer")
-    if not low <= label <= high:
-      raise InputError(f"labels file {shown} line {line}: label {label} is outside "
-                       f"[{low}, {high}]")
-    name = os.path.basename(cells[0])
-    if table.get(name, label) != label:
-      raise InputError(f"labels file {shown} line {line}: {printable(name)} has two labels, "
-                       f"{table[name]} and {label}")
-    table[name] = label
-  if not table:
-    raise InputError(f"labels file {shown} has no file,label row")
-  return table
-
-
-def labels_from_files(paths, labels_file=None):
-  """Per-image labels from a CSV (file,label) or a leading "<label>_" in the file name.
-
-  Returns (int32 [N] with -1 where unknown, a note naming the source) or (None, None).
-  """
-  table = {}
-  csv_path = labels_file
-  if csv_path is None and paths:
-    candidate = os.path.join(os.path.dirname(paths[0]), LABELS_FILE)
-    csv_path = candidate if os.path.isfile(candidate) else None
-  if csv_path is not None:
-    table = read_labels_file(csv_path)
-  low, high = _label_bounds()
-  labels = []
-  for p in paths:
-    name = os.path.basename(p)
-    label = table.get(name)
-    match = re.match(r"([0-9]+)_", name)
-    if label is None and match:
-      label = int(match.group(1))
-      if label > high:
-        raise InputError(f"{printable(name)} starts with label {label}, outside [{low}, "
-                         f"{high}]; rename it or pass --label or --labels_file")
-    labels.append(-1 if label is None else label)
-  if all(l == -1 for l in labels):
-    return None, None
-  source = f"labels from {printable(csv_path)}" if table else \
-      "labels from file names (<label>_...)"
-  return np.asarray(labels, np.int32), source
-
-
 def masks_for(settings, images, paths):
   """One [H, W, 1] mask per image (1 = known), the mask's name and the mask files read."""
   n, h, w = images.shape[:3]
@@ -402,7 +301,7 @@ def plan(settings, models=None):
       names, sources, true_labels = unique_names(paths), [printable(p) for p in paths], None
       reads = list(paths) + ([settings.labels_file] if settings.labels_file else [])
       if "label" in method.inputs and settings.label is None:
-        file_labels, label_note = labels_from_files(paths, settings.labels_file)
+        file_labels, label_note = labels_lib.from_files(paths, settings.labels_file)
     labels = None
     if method.name == "illumination" and (settings.mask != "center" or settings.mask_file or
                                           settings.mask_files):
