@@ -118,6 +118,8 @@ BAD_ANSWERS = [
      "output 'label' is not a tensor"),
     ("predict", (200, JSON, lambda local: _outputs_with(local, label=["a"])),
      "output 'label' holds"),
+    ("predict", (200, JSON, lambda local: _outputs_with(
+        local, inpainted=np.full((1, 16, 16, 1), np.nan).tolist())), "hold NaN or Inf"),
     ("predict", (200, JSON, b"[" + b"0," * 700000 + b"0]"), "more than 1 MiB"),
     ("predict", (400, JSON, b'{"error": "assertion failed: [image values must be in [0, 1]] '
                  b'[image shape:] [1 16 16 1]"}'), "image values must be in [0, 1]"),

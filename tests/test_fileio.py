@@ -178,3 +178,31 @@ def test_atomic_dir_refuses_and_replaces(tmp_path):
   fileio.atomic_dir(tmp_path / "v", lambda d: open(os.path.join(d, "b"), "w").close(),
                     overwrite=True)
   assert os.listdir(tmp_path / "v") == ["b"]
+
+
+def test_a_signal_during_the_swap_waits_for_it_to_finish(tmp_path, monkeypatch):
+  out = tmp_path / "out"
+  _published(out, {"a.png": "old"})
+  check = fileio.foreign_content
+
+  def check_and_signal(path):  # SIGTERM lands between moving the old run aside and the rename
+    if ".old-" in str(path):  # the check of the moved folder, not the one before the work
+      os.kill(os.getpid(), signal.SIGTERM)
+    return check(path)
+  monkeypatch.setattr(fileio, "foreign_content", check_and_signal)
+  with pytest.raises(KeyboardInterrupt):
+    _published(out, {"a.png": "new"})
+  assert (out / "a.png").read_text() == "new"  # the swap completed, then the signal came
+  assert sorted(p for p in os.listdir(tmp_path) if not p.endswith(".lock")) == ["out"]
+
+
+def test_a_file_saved_into_the_old_run_while_computing_is_kept(tmp_path):
+  out = tmp_path / "out"
+  _published(out, {"a.png": "old"})
+  with pytest.raises(InputError, match="notes.txt, which tfinpaint did not write; nothing was "
+                     "replaced"):
+    with fileio.published(out) as stage:
+      fileio.write_text(os.path.join(stage, "a.png"), "new")
+      (out / "notes.txt").write_text("mine")  # saved after the check at the start
+  assert (out / "notes.txt").read_text() == "mine" and (out / "a.png").read_text() == "old"
+  assert sorted(p for p in os.listdir(tmp_path) if not p.endswith(".lock")) == ["out"]

@@ -107,3 +107,17 @@ def test_files_of_several_frames_are_refused(tmp_path, name):
   frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:])
   with pytest.raises(InputError, match=f"{name} holds 3 frames or pages"):
     images.read_image(str(tmp_path / name))
+  whole = (tmp_path / name).read_bytes()
+  for cut in range(8, len(whole), max(1, len(whole) // 60)):  # damaged: one line, any cut
+    (tmp_path / "cut").write_bytes(whole[:cut])
+    try:  # a cut that leaves one whole frame is a valid image; anything else is an InputError
+      images.read_image(str(tmp_path / "cut"))
+    except InputError:
+      pass
+
+
+def test_a_dark_16_bit_pgm_is_read_at_its_depth(tmp_path):
+  pixels = np.full((4, 5), 200, ">u2")
+  (tmp_path / "dark.pgm").write_bytes(b"P5\n5 4\n65535\n" + pixels.tobytes())
+  np.testing.assert_allclose(images.read_image(str(tmp_path / "dark.pgm"))[..., 0],
+                             200 / 65535.0, rtol=1e-6)

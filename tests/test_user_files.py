@@ -112,6 +112,7 @@ def test_labels_csv_dialects(tmp_path, text, expected):
     (b"a.png,3\na.png,4\n", "a.png has two labels, 3 and 4"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "is not a text file"),
     (b"\n\n", "has no file,label row"),
+    (b"a,x\n", "line 1: label 'x' is not an integer"),  # not a header: no header word
 ])
 def test_bad_labels_files_are_refused_with_the_row(tmp_path, content, message):
   paths = [str(_write(tmp_path / "a.png")), str(_write(tmp_path / "b.png", 1))]

@@ -94,7 +94,11 @@ def _read(response, deadline, where):
       raise InputError(f"{where}: the server did not finish its answer within --timeout")
     # read1 returns what has arrived (up to 64 KiB) instead of waiting for a full chunk, so
     # a server that trickles its answer still meets the deadline.
-    chunk = getattr(response, "read1", response.read)(1 << 16)
+    try:
+      chunk = getattr(response, "read1", response.read)(1 << 16)
+    except TimeoutError:
+      raise InputError(f"{where}: the server did not finish its answer within --timeout") \
+          from None
     if not chunk:
       return b"".join(chunks)
     size += len(chunk)
@@ -214,6 +218,8 @@ def check_outputs(out, info, count, image_shape):
     raise InputError(f"predict: the server's inpainted images are "
                      f"{list(out['inpainted'].shape)}, not [{count}, "
                      f"{', '.join(map(str, image_shape))}]")
+  if "inpainted" in out and not np.isfinite(out["inpainted"]).all():
+    raise InputError("predict: the server's inpainted images hold NaN or Inf")
   return out
 
 

@@ -13,8 +13,8 @@ Every file tfinpaint writes goes through here, so three promises hold everywhere
 bin.benchmark: the run writes into a staging folder; on success the staging folder, with a
 MANIFEST.json listing every file written and its SHA-256 last, replaces `output_dir` in one
 rename. Nothing tfinpaint did not write is ever removed or replaced: an existing `output_dir` is
-replaced only when its manifest is tfinpaint's own (tool, format) and lists exactly the files
-the folder holds, unchanged; a staging folder is cleaned only when its owner record says a
+replaced only when its manifest is tfinpaint's own (tool, format) and lists every file the
+folder holds, unchanged; a staging folder is cleaned only when its owner record says a
 tfinpaint run of this host that is no longer alive made it. A lock file beside the folder
 serialises two runs on one folder (the second fails clearly), SIGTERM and SIGINT remove the
 staging folder. Folders that hold exported models, and folders that hold the run's own inputs,
@@ -233,9 +233,9 @@ def _listing(root):
 def foreign_content(path):
   """None when folder `path` is a tfinpaint output that may be replaced, else why not (a phrase).
 
-  It may be replaced when its MANIFEST.json is tfinpaint's (tool and format) and lists exactly
-  the files and folders it holds, each unchanged (size and SHA-256): then replacing it removes
-  only what tfinpaint wrote.
+  It may be replaced when its MANIFEST.json is tfinpaint's (tool and format) and lists every
+  file and folder it holds, each unchanged (size and SHA-256): then replacing it removes only
+  what tfinpaint wrote (files the user deleted from it are simply gone).
   """
   try:
     with open(os.path.join(path, MANIFEST), encoding="utf-8") as f:
@@ -300,10 +300,10 @@ def check_folder_path(path, flag):
   """The absolute path of a folder to be written, or an InputError naming `flag`: refused when
   it is a file, lies under a file, or has a name too long for a staging folder beside it."""
   path = os.path.abspath(os.path.expanduser(os.fspath(path)))
-  for part in path.split(os.sep):
-    if len(os.fsencode(part)) > 255 - 32:  # room for the staging folder's prefix and suffix
-      raise InputError(f"{flag}: the folder name {part[:40]}... is too long for the file system "
-                       "(at most 223 bytes here)")
+  name = os.path.basename(path)
+  if len(os.fsencode(name)) > 255 - 32:  # room for the staging folder's prefix and suffix
+    raise InputError(f"{flag}: the folder name {name[:40]}... is too long for the file system "
+                     "(at most 223 bytes, leaving room for the staging folder beside it)")
   if os.path.exists(path) and not os.path.isdir(path):
     raise InputError(f"{flag} exists and is not a folder: {path}")
   above = os.path.dirname(path)
@@ -340,6 +340,59 @@ def check_output_dir(output_dir, *, flag="--output_dir", inputs=()):
     if why:
       raise InputError(f"{flag} {output_dir} {why}; pick a new or empty folder")
   return output_dir
+
+
+_SWAP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _swap(stage, output_dir, flag):
+  """Puts `stage` in place of `output_dir`; a signal meanwhile waits until the swap is done.
+
+  The previous folder is moved aside first and checked there (nothing can reach it by its path
+  any more, so a file saved into it during the check cannot be lost): if it holds anything
+  tfinpaint did not write, it goes back and nothing is replaced. SIGTERM / SIGINT / SIGHUP are
+  recorded by a handler of their own (Python runs handlers in the main thread, whatever thread
+  the signal reached) and raised as KeyboardInterrupt once both renames are done.
+  """
+  parent, name = os.path.dirname(output_dir), os.path.basename(output_dir)
+  pending, previous = [], {}
+
+  def defer(signum, frame):
+    del frame
+    pending.append(signum)
+  for sig in _SWAP_SIGNALS:
+    try:
+      previous[sig] = signal.signal(sig, defer)
+    except ValueError:  # not the main thread: no handler can run here anyway
+      pass
+  old = None
+  try:
+    if os.path.lexists(output_dir):
+      old = tempfile.mkdtemp(prefix=f".old-{name}-", dir=parent)
+      moved = os.path.join(old, name)
+      os.rename(output_dir, moved)
+      why = foreign_content(moved) if os.listdir(moved) else None
+      if why:  # changed while this run computed
+        os.rename(moved, output_dir)
+        raise InputError(f"{flag} {output_dir} {why}; nothing was replaced")
+    try:
+      os.rename(stage, output_dir)
+    except OSError as e:
+      if old is not None and not os.path.lexists(output_dir):
+        os.rename(os.path.join(old, name), output_dir)  # put the previous run back
+      if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+        raise InputError(f"{flag} {output_dir} was created by someone else while this run "
+                         "wrote; nothing was replaced") from None
+      raise
+    if old is not None:
+      shutil.rmtree(old, ignore_errors=True)
+  finally:
+    if old is not None and os.path.isdir(old) and not os.listdir(old):
+      os.rmdir(old)
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+  if pending:
+    raise KeyboardInterrupt(f"signal {pending[0]}")
 
 
 @contextlib.contextmanager
@@ -385,22 +438,8 @@ def published(output_dir, *, describe="results", flag="--output_dir", inputs=())
                  written=time.strftime("%Y-%m-%dT%H:%M:%S%z"), files=_listing(stage)),
             indent=1) + "\n")
         _chmod_tree(stage)
-        old = None
-        if os.path.exists(output_dir):
-          why = foreign_content(output_dir) if os.listdir(output_dir) else None
-          if why:  # changed while this run computed
-            raise InputError(f"{flag} {output_dir} {why}; nothing was replaced")
-          old = tempfile.mkdtemp(prefix=f".old-{name}-", dir=parent)
-          os.rename(output_dir, os.path.join(old, name))
-        try:
-          os.rename(stage, output_dir)
-        except OSError:
-          if old is not None:
-            os.rename(os.path.join(old, name), output_dir)  # put the previous run back
-          raise
+        _swap(stage, output_dir, flag)
         stage = None
-        if old is not None:
-          shutil.rmtree(old, ignore_errors=True)
       except OSError as e:
         raise _os_error(e, output_dir) from None
   finally:

@@ -8,6 +8,7 @@ PNGs are written through tfinpaint.fileio (atomic, readable modes).
 
 import contextlib
 import re
+import struct
 import warnings
 
 import numpy as np
@@ -54,14 +55,19 @@ def _opened(path, what="image"):
   except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
     raise InputError(f"cannot read {what} {path}: {' '.join(str(e).split())}") from None
   with img:
-    frames = getattr(img, "n_frames", 1)
+    try:
+      frames = getattr(img, "n_frames", 1)
+      w, h = img.size
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError,
+            struct.error) as e:  # a damaged multi-frame file fails while PIL counts frames
+      raise InputError(f"cannot read {what} {path}: {' '.join(str(e).split()) or 'damaged'}") \
+          from None
     if frames > 1:
       raise InputError(f"{what} {path} holds {frames} frames or pages; tfinpaint inpaints one "
                        "image: save the one you want as its own file")
-    w, h = img.size
     if w * h > MAX_PIXELS:
-      raise InputError(f"{what} {path} is {w}x{h} ({w * h / 1e6:.0f} megapixels); tfinpaint reads "
-                       f"images of up to {MAX_PIXELS // 2**20} megapixels")
+      raise InputError(f"{what} {path} is {w}x{h} ({w * h / 2**20:.0f} megapixels); tfinpaint "
+                       f"reads images of up to {MAX_PIXELS // 2**20} megapixels")
     yield img
 
 
@@ -76,16 +82,17 @@ def image_size(path, what="image"):
   return (w, h) if orientation in _ROTATED else (h, w)
 
 
-def _check_netpbm_maxval(path, raw):
-  """A binary PGM/PPM whose samples exceed its declared maximum is damaged (PIL would clip)."""
+def _netpbm_maxval(path, raw):
+  """The declared maximum of a binary PGM/PPM (None if not one); a file whose samples exceed
+  it is damaged (PIL would clip them) and refused."""
   match = re.match(rb"P([56])\s+(?:#[^\n]*\s+)*(\d+)\s+(?:#[^\n]*\s+)*(\d+)\s+"
                    rb"(?:#[^\n]*\s+)*(\d+)\s", raw)
   if not match:
-    return
+    return None
   channels = 1 if match.group(1) == b"5" else 3
   w, h, maxval = (int(g) for g in match.groups()[1:])
   if maxval in (255, 65535) or not 0 < maxval < 65536:
-    return  # every sample fits (or PIL refuses the header itself)
+    return maxval  # every sample fits (or PIL refuses the header itself)
   dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
   data = np.frombuffer(raw, dtype, count=min(w * h * channels,
                                              (len(raw) - match.end()) // dtype.itemsize),
@@ -93,6 +100,7 @@ def _check_netpbm_maxval(path, raw):
   if data.size and int(data.max()) > maxval:
     raise InputError(f"image {path} has a sample of {int(data.max())}, above its declared "
                      f"maximum {maxval} (a damaged PGM/PPM)")
+  return maxval
 
 
 def read_image(path, channels=None, what="image"):
@@ -112,9 +120,10 @@ def read_image(path, channels=None, what="image"):
   """
   with _opened(path, what) as img:
     try:
+      maxval = None
       if img.format == "PPM":
         with open(path, "rb") as f:
-          _check_netpbm_maxval(path, f.read())
+          maxval = _netpbm_maxval(path, f.read())
       img.load()
       img = ImageOps.exif_transpose(img)
       mode = img.mode
@@ -134,7 +143,10 @@ def read_image(path, channels=None, what="image"):
             raise InputError(f"32-bit {what} {path} has values outside [0, 65535] "
                              f"({arr.min():.0f} to {arr.max():.0f}); save it as 8 or 16 bits "
                              "or as floats in [0, 1]")
-          arr = arr / (255.0 if mode == "I" and arr.max() <= 255 else 65535.0)
+          # The depth of the file, where it says (a 16-bit PGM of dark samples is still 16-bit);
+          # else the data's (a 32-bit TIFF of 8-bit values).
+          deep = (maxval or 0) > 255 or mode.startswith("I;16") or arr.max() > 255
+          arr = arr / (65535.0 if deep else 255.0)
         arr = arr.astype(np.float32)[..., None]
         if channels == 3:
           arr = np.repeat(arr, 3, axis=-1)

@@ -17,6 +17,7 @@ from tfinpaint.errors import InputError, printable
 
 LABELS_FILE = "labels.csv"
 LOW, HIGH = -1, 10**6  # the labels a user may give (-1: try every label)
+HEADER_WORDS = ("label", "labels", "class", "category", "target")  # a header row's 2nd cell
 
 
 def _looks_like_a_file(text):
@@ -72,7 +73,7 @@ def read_file(path):
                        f"{printable(','.join(row))!r}")
     label = _label_value(cells[1])
     if label is None:
-      if header and not _looks_like_a_file(cells[0]):
+      if header and not _looks_like_a_file(cells[0]) and cells[1].lower() in HEADER_WORDS:
         continue  # a header row such as "file,label"
       raise InputError(f"labels file {shown} line {line}: label {printable(cells[1])!r} is not "
                        "an integer")
