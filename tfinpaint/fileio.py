@@ -381,8 +381,10 @@ def _swap(stage, output_dir, flag):
       if old is not None and not os.path.lexists(output_dir):
         os.rename(os.path.join(old, name), output_dir)  # put the previous run back
       if e.errno in (errno.ENOTEMPTY, errno.EEXIST):
+        kept = f"; the previous results are in {os.path.join(old, name)}" if old is not None \
+            and os.path.lexists(os.path.join(old, name)) else ""
         raise InputError(f"{flag} {output_dir} was created by someone else while this run "
-                         "wrote; nothing was replaced") from None
+                         f"wrote; nothing was replaced{kept}") from None
       raise
     if old is not None:
       shutil.rmtree(old, ignore_errors=True)
