@@ -185,7 +185,8 @@ def decode_response(body, info, count=None, image_shape=None, status=None, conte
   """
   data = _json(body, "predict", status, content_type)
   if isinstance(data, dict) and "error" in data:
-    raise InputError(f"the server refused the request: {_message(data['error'])}")
+    refusal = served.error_message(str(data["error"]))
+    raise InputError(f"the server refused the request: {refusal}")
   if not isinstance(data, dict) or "outputs" not in data:
     raise InputError(f"predict: the server sent {_what_was_sent(body, status, content_type)}, "
                      "with no \"outputs\"")
@@ -221,10 +222,6 @@ def check_outputs(out, info, count, image_shape):
   if "inpainted" in out and not np.isfinite(out["inpainted"]).all():
     raise InputError("predict: the server's inpainted images hold NaN or Inf")
   return out
-
-
-def _message(text):
-  return served.error_message(type("E", (), {"message": str(text)})())
 
 
 class RemoteModel:
@@ -270,8 +267,10 @@ class RemoteModel:
     status, content_type, body = self._exchange(url, url)
     if status != 200:
       data = _json(body, url, status, content_type) if body[:1] in (b"{", b"[") else None
-      text = _message(data["error"]) if isinstance(data, dict) and "error" in data else \
-          _what_was_sent(body, status, content_type)
+      if isinstance(data, dict) and "error" in data:
+        text = served.error_message(str(data["error"]))
+      else:
+        text = _what_was_sent(body, status, content_type)
       raise InputError(f"{url}: {text}")
     return _json(body, url, status, content_type)
 
@@ -309,7 +308,8 @@ class RemoteModel:
     try:
       response = self._stub.Predict(request, self.timeout)
     except grpc.RpcError as e:
-      raise InputError(f"the server refused the request: {_message(e.details())}") from None
+      refusal = served.error_message(str(e.details()))
+      raise InputError(f"the server refused the request: {refusal}") from None
     out = {}
     for k, proto in response.outputs.items():
       mine = records.tfprotos.tensor_pb2.TensorProto()

@@ -78,8 +78,9 @@ def _shape_text(shape):
 
 
 def error_message(e):
-  """The project's one-line message inside a TF InvalidArgument, else TF's first line."""
-  text = getattr(e, "message", str(e))
+  """The project's one-line message inside a TF InvalidArgument (an exception or its text, e.g.
+  what TF Serving or the C API answered), else the text's first line."""
+  text = e if isinstance(e, str) else getattr(e, "message", str(e))
   # The message may itself hold brackets ("image values must be in [0, 1]"): it ends at the
   # "]" that the Assert's next printed item (" [") or the end of its line follows.
   match = re.search(r"assertion failed: \[(.*?)\](?= \[|\s*$|\n)", text, re.MULTILINE)

@@ -369,6 +369,15 @@ def _served_function(inpainter, sig):
   return served
 
 
+def block_fillers_field(default):
+  """The `block_fillers` config field of a method that runs `in_blocks` (its `sentinels`): one
+  help text and range for every method, each with its own measured default."""
+  return config_lib.field(default, help="filler rows at the end of every block: the kernels' "
+                          "tail arithmetic falls on them, so a request row computes the same "
+                          "bits at every position (issue 23); at most block_rows - 1 are used",
+                          low=0, high=1023)
+
+
 def in_blocks(fn, rows, fillers, block, output_signature, sentinels=1, parallel_iterations=2):
   """Runs `fn` on fixed-size blocks of rows, so a row's arithmetic never depends on its batch.
 

@@ -91,11 +91,7 @@ class ClassifierConfig(config.Config):
                                  "is a filler, base.in_blocks); a single image pays for a whole "
                                  "block (smaller blocks answer one image faster, larger ones "
                                  "batches)", low=1, high=1024)
-  block_fillers: int = config.field(1, help="filler rows at the end of every block: the "
-                                    "kernels' tail arithmetic falls on them, so a request row "
-                                    "computes the same bits at every position (issue 23); at most "
-                                    "block_rows - 1 are used",
-                                    low=0, high=1023)
+  block_fillers: int = base.block_fillers_field(1)
 
   def __post_init__(self):
     super().__post_init__()

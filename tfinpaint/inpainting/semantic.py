@@ -102,11 +102,7 @@ class SemanticConfig(config.Config):
   block_rows: int = config.field(8, help="rows (images x starts) per block of the search, so "
                                  "that results do not depend on the batch (the last row of each "
                                  "block is a filler, base.in_blocks)", low=1, high=1024)
-  block_fillers: int = config.field(2, help="filler rows at the end of every block: the "
-                                    "kernels' tail arithmetic falls on them, so a request row "
-                                    "computes the same bits at every position (issue 23); at most "
-                                    "block_rows - 1 are used",
-                                    low=0, high=1023)
+  block_fillers: int = base.block_fillers_field(2)
 
   def __post_init__(self):
     super().__post_init__()
